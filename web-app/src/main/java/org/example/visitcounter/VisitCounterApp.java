@@ -1,0 +1,94 @@
+package org.example.visitcounter;
+
+import io.javalin.Javalin;
+import io.javalin.http.Context;
+import io.javalin.http.HttpStatus;
+import io.javalin.http.staticfiles.Location;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.eclipse.jetty.server.handler.GracefulHandler;
+import org.example.visitcounter.RedisRetry.RedisUnavailableException;
+import org.example.visitcounter.RedisVisits.Tally;
+import org.example.visitcounter.RedisVisits.Visit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** Builds the HTTP service, unstarted: {@code Main} starts it, tests drive the same factory. */
+public final class VisitCounterApp {
+    private static final Logger log = LoggerFactory.getLogger(VisitCounterApp.class);
+    static final String SERVED_BY = "X-Served-By";
+    static final String VISIT_COUNT = "X-Visit-Count";
+
+    private VisitCounterApp() {}
+
+    static Javalin create(Settings settings, VisitCounter counter, Metrics metrics) {
+        return Javalin.create(config -> {
+            config.startup.showJavalinBanner = false;
+            config.http.prefer405over404 = true;
+            config.jetty.modifyServer(server -> {
+                // Jetty's graceful stop: refuse new connections, let requests in flight finish.
+                server.setHandler(new GracefulHandler());
+                server.setStopTimeout(settings.shutdownGrace().toMillis());
+            });
+            config.staticFiles.add(files -> {
+                files.hostedPath = "/static";
+                if (settings.staticDir().isPresent()) { // the dev container syncs edits here
+                    files.directory = settings.staticDir().get().toString();
+                    files.location = Location.EXTERNAL;
+                } else {
+                    files.directory = "/public";
+                    files.location = Location.CLASSPATH;
+                }
+            });
+            config.requestLogger.http((ctx, millis) -> metrics.request(ctx.method().name(), route(ctx), ctx.statusCode(), millis));
+
+            config.routes.before(ctx -> ctx.header(SERVED_BY, counter.replica()));
+            config.routes.get("/", ctx -> {
+                Visit visit = counter.count(RequestIds.fromHeader(ctx.header(RequestIds.HEADER)));
+                counted(ctx, visit).contentType("text/html; charset=utf-8").result(VisitPage.render(visit, counter.replica()));
+            });
+            config.routes.post("/api/visits", ctx -> {
+                String requestId = RequestIds.fromHeader(ctx.header(RequestIds.HEADER));
+                Visit visit = counter.count(requestId);
+                var body = new LinkedHashMap<String, Object>();
+                body.put("count", visit.number());
+                body.put("servedBy", counter.replica());
+                body.put("requestId", requestId);
+                body.put("repeat", visit.repeat());
+                body.put("replicas", visit.byReplica());
+                counted(ctx, visit).json(body);
+            });
+            config.routes.get("/api/visits", ctx -> {
+                Tally tally = counter.read();
+                ctx.header("Cache-Control", "no-store")
+                        .json(Map.of("total", tally.total(), "replicas", tally.byReplica(), "servedBy", counter.replica()));
+            });
+            config.routes.get("/healthz", ctx -> ctx.result("ok"));
+            config.routes.get("/readyz", ctx -> {
+                boolean ready = counter.ready();
+                ctx.status(ready ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE).result(ready ? "ready" : "Redis is not answering");
+            });
+            config.routes.get("/metrics", ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8").result(metrics.scrape()));
+
+            config.routes.exception(RedisUnavailableException.class, (e, ctx) -> ctx
+                    .status(HttpStatus.SERVICE_UNAVAILABLE)
+                    .header("Retry-After", Long.toString(counter.retryAfterSeconds()))
+                    .header("Cache-Control", "no-store")
+                    .result("The visit counter cannot reach its database right now. Please try again in a moment."));
+            config.routes.exception(Exception.class, (e, ctx) -> {
+                log.error("Unexpected error serving {} {}", ctx.method(), ctx.path(), e);
+                ctx.status(HttpStatus.INTERNAL_SERVER_ERROR).result("Something went wrong on our side.");
+            });
+        });
+    }
+
+    /** The matched route, so that metrics have one series per route and not one per URL tried. */
+    private static String route(Context ctx) {
+        var endpoint = ctx.endpoint();
+        return endpoint == null || endpoint.path.equals("*") ? "other" : endpoint.path;
+    }
+
+    private static Context counted(Context ctx, Visit visit) {
+        return ctx.header(VISIT_COUNT, Long.toString(visit.number())).header("Cache-Control", "no-store");
+    }
+}

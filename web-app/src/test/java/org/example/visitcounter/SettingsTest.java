@@ -1,0 +1,134 @@
+package org.example.visitcounter;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.Optional;
+import org.example.visitcounter.Settings.SettingsException;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+class SettingsTest {
+
+    @Test
+    void defaultsWorkUnderCompose() {
+        Settings s = Settings.fromEnv(Map.of());
+        assertEquals(8080, s.port());
+        assertEquals("redis", s.redis().host());
+        assertEquals(6379, s.redis().port());
+        assertFalse(s.redis().tls());
+        assertEquals(0, s.redis().database());
+        assertEquals(Duration.ofMillis(500), s.redis().timeout());
+        assertEquals(Duration.ofMillis(2000), s.retry().deadline());
+        assertEquals(Duration.ofSeconds(60), s.dedupeWindow());
+        assertEquals(Settings.LogFormat.PLAIN, s.logFormat());
+        assertEquals(Optional.empty(), s.staticDir());
+        assertFalse(s.replicaName().isBlank(), "the host name stands in for REPLICA_NAME");
+    }
+
+    @Test
+    void readsAFullRedisUrl() {
+        Settings s = Settings.fromEnv(Map.of("REDIS_URL", "rediss://app:p%40ss@cache.example:6380/3"));
+        assertEquals("cache.example", s.redis().host());
+        assertEquals(6380, s.redis().port());
+        assertTrue(s.redis().tls());
+        assertEquals(3, s.redis().database());
+        assertEquals(Optional.of("app"), s.redis().user());
+        assertEquals(Optional.of("p@ss"), s.redis().password());
+        assertFalse(s.redis().toString().contains("p@ss"), "the password never reaches a log line");
+    }
+
+    @Test
+    void readsThePasswordFromAFile(@TempDir Path dir) throws IOException {
+        Path secret = Files.writeString(dir.resolve("redis_password"), "s3cret\n");
+        Settings s = Settings.fromEnv(Map.of("REDIS_PASSWORD_FILE", secret.toString()));
+        assertEquals(Optional.of("s3cret"), s.redis().password());
+    }
+
+    @ParameterizedTest(name = "{0}={1}")
+    @CsvSource(delimiter = '|', textBlock = """
+            PORT                     | abc                  | a whole number from 1 to 65535
+            PORT                     | 0                    | a whole number from 1 to 65535
+            PORT                     | 70000                | a whole number from 1 to 65535
+            REDIS_URL                | http://redis:6379    | unknown scheme "http"
+            REDIS_URL                | redis://:6379        | host or port is malformed
+            REDIS_URL                | redis://redis:99999  | port must be 1 to 65535
+            REDIS_URL                | redis://redis:0      | port must be 1 to 65535
+            REDIS_URL                | redis://redis/16     | db must be a number from 0 to 15
+            REDIS_URL                | redis://redis/x      | db must be a number from 0 to 15
+            REDIS_URL                | redis://redis?db=1   | no query or fragment
+            REDIS_URL                | not a url            | redis://[user:password@]host[:port][/db]
+            REDIS_TIMEOUT_MS         | -5                   | milliseconds as a whole number from 1 to 60000
+            REDIS_POOL_SIZE          | 0                    | a whole number from 1 to 1024
+            REDIS_RETRY_INITIAL_MS   | 1.5                  | milliseconds as a whole number from 1 to 60000
+            REDIS_RETRY_MULTIPLIER   | 0.5                  | a number from 1.0 to 10.0
+            REDIS_RETRY_MULTIPLIER   | fast                 | a number from 1.0 to 10.0
+            REDIS_RETRY_MAX_DELAY_MS | 0                    | milliseconds as a whole number from 1 to 300000
+            REQUEST_DEADLINE_MS      | forever              | milliseconds as a whole number from 1 to 300000
+            DEDUPE_WINDOW_SECONDS    | 0                    | a whole number from 1 to 86400
+            LOG_FORMAT               | xml                  | plain or json
+            LOG_LEVEL                | LOUD                 | one of TRACE, DEBUG, INFO, WARN, ERROR, OFF
+            REPLICA_NAME             | web 1                | 1 to 64 characters of A-Z a-z 0-9 . _ -
+            STATIC_DIR               | /no/such/dir         | an existing directory
+            REDIS_PASSWORD_FILE      | /no/such/file        | a readable file holding the Redis password
+            SHUTDOWN_GRACE_MS        | -1                   | milliseconds as a whole number from 0 to 300000
+            """)
+    void rejectsABadValueNamingTheVariableTheValueAndWhatIsExpected(String name, String value, String expected) {
+        var e = assertThrows(SettingsException.class, () -> Settings.fromEnv(Map.of(name, value)));
+        assertEquals(1, e.problems().size(), e.getMessage());
+        String problem = e.problems().getFirst();
+        assertTrue(problem.startsWith(name + "=\"" + value + "\" is not valid: expected "), problem);
+        assertTrue(problem.contains(expected), problem);
+    }
+
+    @Test
+    void reportsEveryBadVariableAtOnce() {
+        var e = assertThrows(SettingsException.class, () -> Settings.fromEnv(Map.of("PORT", "x", "LOG_FORMAT", "x")));
+        assertEquals(2, e.problems().size());
+    }
+
+    @Test
+    void neverEchoesAPassword() {
+        var e = assertThrows(SettingsException.class, () -> Settings.fromEnv(Map.of("REDIS_URL", "redis://u:hunter2@redis/99")));
+        assertFalse(e.getMessage().contains("hunter2"), e.getMessage());
+        assertTrue(e.getMessage().contains("redis://***@redis/99"), e.getMessage());
+    }
+
+    @Test
+    void rejectsAnEmptyPasswordFile(@TempDir Path dir) throws IOException {
+        Path empty = Files.writeString(dir.resolve("empty"), "\n");
+        var e = assertThrows(SettingsException.class, () -> Settings.fromEnv(Map.of("REDIS_PASSWORD_FILE", empty.toString())));
+        assertTrue(e.getMessage().contains("the file is empty"), e.getMessage());
+    }
+
+    @Test
+    void rejectsAPasswordGivenTwice(@TempDir Path dir) throws IOException {
+        Path secret = Files.writeString(dir.resolve("pw"), "a");
+        var e = assertThrows(SettingsException.class, () -> Settings.fromEnv(Map.of(
+                "REDIS_URL", "redis://:b@redis", "REDIS_PASSWORD_FILE", secret.toString())));
+        assertTrue(e.getMessage().contains("give the password in one place only"), e.getMessage());
+    }
+
+    @Test
+    void rejectsAFirstDelayAboveTheCap() {
+        var e = assertThrows(SettingsException.class, () -> Settings.fromEnv(Map.of(
+                "REDIS_RETRY_INITIAL_MS", "500", "REDIS_RETRY_MAX_DELAY_MS", "100")));
+        assertTrue(e.getMessage().contains("expected the first delay to be at most the cap"), e.getMessage());
+    }
+
+    @Test
+    void rejectsADeadlineShorterThanOneRedisCall() {
+        var e = assertThrows(SettingsException.class, () -> Settings.fromEnv(Map.of(
+                "REDIS_TIMEOUT_MS", "3000", "REQUEST_DEADLINE_MS", "1000")));
+        assertTrue(e.getMessage().contains("leave room for at least one Redis call"), e.getMessage());
+    }
+}
