@@ -141,7 +141,7 @@ public record Settings(
 
         private static String quote(String value) {
             String redacted = value.replaceAll("(?<=//)[^/@]*@", "***@"); // a URL's user:password
-            String shown = redacted.length() > 80 ? redacted.substring(0, 80) + "…" : redacted;
+            String shown = redacted.length() > 80 ? redacted.substring(0, 80) + "..." : redacted;
             return "\"" + shown.replaceAll("\\p{Cntrl}", "?") + "\"";
         }
 
@@ -229,7 +229,7 @@ public record Settings(
 
     /** {@code redis://[user:password@]host[:port][/db]} or {@code rediss://…} for TLS. */
     record RedisUrl(String host, int port, boolean tls, int database, Optional<String> user, Optional<String> password) {
-        private static final String EXPECTED = "redis://[user:password@]host[:port][/db] or rediss://… for TLS";
+        private static final String EXPECTED = "redis://[user:password@]host[:port][/db] or rediss://... for TLS";
 
         static RedisUrl parse(String value) {
             URI uri;
