@@ -6,7 +6,6 @@ import io.javalin.http.HttpStatus;
 import io.javalin.http.staticfiles.Location;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import org.eclipse.jetty.server.handler.GracefulHandler;
 import org.example.visitcounter.RedisRetry.RedisUnavailableException;
 import org.example.visitcounter.RedisVisits.Tally;
 import org.example.visitcounter.RedisVisits.Visit;
@@ -25,11 +24,12 @@ public final class VisitCounterApp {
         return Javalin.create(config -> {
             config.startup.showJavalinBanner = false;
             config.http.prefer405over404 = true;
-            config.jetty.modifyServer(server -> {
-                // Jetty's graceful stop: refuse new connections, let requests in flight finish.
-                server.setHandler(new GracefulHandler());
-                server.setStopTimeout(settings.shutdownGrace().toMillis());
-            });
+            // Jetty's graceful stop, through its connectors: stop accepting, send every response
+            // still to go with "Connection: close", close idle keep-alive connections, and wait up
+            // to the stop timeout for requests in flight. Not GracefulHandler: it answers 503 to a
+            // request that arrives on a kept-alive connection during the stop, which nginx passes
+            // on to the client (it does not fail over on 503, see nginx/proxy.conf).
+            config.jetty.modifyServer(server -> server.setStopTimeout(settings.shutdownGrace().toMillis()));
             config.staticFiles.add(files -> {
                 files.hostedPath = "/static";
                 if (settings.staticDir().isPresent()) { // the dev container syncs edits here
