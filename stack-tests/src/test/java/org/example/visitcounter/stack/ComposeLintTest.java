@@ -1,0 +1,129 @@
+package org.example.visitcounter.stack;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * Runs dclint (node_modules/.bin/dclint, installed by {@code npm ci}) on every compose file, one by
+ * one and as the set, with the committed .dclintrc (dclint finds it in its working directory, the
+ * repository root). A file passes with no errors and no warnings: a rule is relaxed only in
+ * .dclintrc, with its reason.
+ */
+class ComposeLintTest {
+
+    static final List<String> COMPOSE_FILES = List.of("compose.yaml", "dev.compose.yaml", "prod.compose.yaml");
+    private static final long TIMEOUT_SECONDS = 120;
+
+    @TempDir
+    Path tmp;
+
+    @ParameterizedTest(name = "dclint {0}")
+    @ValueSource(strings = {"compose.yaml", "dev.compose.yaml", "prod.compose.yaml"})
+    void eachComposeFilePassesDclint(String file) throws Exception {
+        assertLintClean(List.of(file));
+    }
+
+    @Test
+    void theWholeSetPassesDclint() throws Exception {
+        assertLintClean(COMPOSE_FILES);
+    }
+
+    @Test
+    void baseFileNamesTheProjectAndOverlaysDoNot() throws IOException {
+        // .dclintrc turns require-project-name-field off because the overlays must not carry a
+        // `name` (docker stack deploy rejects it); the base file must still have it.
+        Path root = projectRoot();
+        Pattern topLevelName = Pattern.compile("(?m)^name:\\s*visit-counter\\s*$");
+        assertTrue(topLevelName.matcher(Files.readString(root.resolve("compose.yaml"))).find(),
+                "compose.yaml must set the project name at top level: `name: visit-counter`");
+        Pattern anyTopLevelName = Pattern.compile("(?m)^name:");
+        for (String overlay : List.of("dev.compose.yaml", "prod.compose.yaml")) {
+            assertTrue(!anyTopLevelName.matcher(Files.readString(root.resolve(overlay))).find(),
+                    overlay + " must not set a top-level `name` (it inherits compose.yaml's)");
+        }
+    }
+
+    private void assertLintClean(List<String> files) throws Exception {
+        Path root = projectRoot();
+        Path dclint = root.resolve("node_modules/.bin/dclint");
+        if (!Files.isRegularFile(dclint)) {
+            fail(dclint + " is missing: run `npm ci` in " + root + " (it installs dclint from package.json)");
+        }
+        for (String file : files) {
+            assertTrue(Files.isRegularFile(root.resolve(file)), "missing compose file " + root.resolve(file));
+        }
+        Path report = tmp.resolve("dclint-report.json");
+        Path log = tmp.resolve("dclint.log");
+        List<String> command = new ArrayList<>(List.of(dclint.toString(), "--formatter", "json", "--output-file",
+                report.toString()));
+        command.addAll(files);
+        ProcessBuilder builder = new ProcessBuilder(command)
+                .directory(root.toFile()) // .dclintrc is looked up in the working directory
+                .redirectErrorStream(true)
+                .redirectOutput(log.toFile());
+        Process process;
+        try {
+            process = builder.start();
+        } catch (IOException e) {
+            throw new AssertionError("could not start " + dclint + " (is Node.js >= 20 on the PATH?)", e);
+        }
+        if (!process.waitFor(TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
+            process.destroyForcibly();
+            fail("dclint did not finish within " + TIMEOUT_SECONDS + " s; output:\n" + Files.readString(log));
+        }
+        int exit = process.exitValue();
+        String output = Files.readString(log);
+        if (!Files.isRegularFile(report)) {
+            fail("dclint wrote no report (exit " + exit + "); output:\n" + output);
+        }
+
+        JsonNode results = new ObjectMapper().readTree(report.toFile());
+        assertTrue(results.isArray(), "unexpected dclint report: " + results);
+        assertEquals(files.size(), results.size(), "one result per file expected: " + results);
+        StringBuilder problems = new StringBuilder();
+        int errors = 0;
+        int warnings = 0;
+        for (JsonNode result : results) {
+            errors += result.path("errorCount").asInt();
+            warnings += result.path("warningCount").asInt();
+            for (JsonNode message : result.path("messages")) {
+                problems.append(String.format("%n  %s:%d  %s  %s  (%s)", result.path("filePath").asText(),
+                        message.path("line").asInt(), message.path("type").asText(), message.path("message").asText(),
+                        message.path("rule").asText()));
+            }
+        }
+        assertEquals(0, errors, "dclint errors in " + files + ":" + problems);
+        assertEquals(0, warnings, "dclint warnings in " + files
+                + " (fix them, many with `node_modules/.bin/dclint --fix <file>`, or relax the rule in .dclintrc"
+                + " with the reason next to it):" + problems);
+        assertEquals(0, exit, "dclint exited " + exit + "; output:\n" + output);
+    }
+
+    static Path projectRoot() {
+        String property = System.getProperty("projectRoot");
+        Path start = property != null && !property.isBlank() ? Paths.get(property) : Paths.get("").toAbsolutePath();
+        for (Path dir = start.toAbsolutePath().normalize(); dir != null; dir = dir.getParent()) {
+            if (Files.isRegularFile(dir.resolve("compose.yaml")) && Files.isRegularFile(dir.resolve("pom.xml"))) {
+                return dir;
+            }
+        }
+        throw new IllegalStateException("cannot find the repository root (compose.yaml + pom.xml) from " + start
+                + "; set -DprojectRoot=<repo>");
+    }
+}

@@ -1,0 +1,419 @@
+package org.example.visitcounter.stack;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+/**
+ * One loopback stack (redis-server, the replica JVMs, nginx with the shipped config), started by
+ * {@code scripts/local-stack.sh} on free ports: the same script people and the benchmark use.
+ *
+ * <p>Its state directory (pids, logs, generated nginx config, Redis data) stays under
+ * {@code stack-tests/target/local-stack/} for a post-mortem. {@link #stop()} (or {@code close()})
+ * stops the script with SIGTERM and checks that it exited 0 and left no process behind.
+ *
+ * <pre>{@code
+ * try (var stack = LocalStack.start(Map.of("REPLICAS", "2"))) {
+ *     HttpResponse<String> r = client.send(HttpRequest.newBuilder(stack.uri("/")).build(), ofString());
+ *     stack.signal(stack.pid("web-1"), "KILL");
+ * }
+ * }</pre>
+ */
+public final class LocalStack implements AutoCloseable {
+    public static final Duration READY_TIMEOUT = Duration.ofSeconds(90);
+    public static final Duration STOP_TIMEOUT = Duration.ofSeconds(60);
+    private static final Pattern PORT_CLASH = Pattern.compile("(?i)already in use|failed to bind");
+
+    /** What the script or the replicas read, so that nothing leaks in from the caller's shell. */
+    private static final List<String> OWN_VARIABLES = List.of(
+            "HTTP_PORT", "WEB_BASE_PORT", "REPLICAS", "REDIS_PORT", "REDIS_ARGS", "REDIS_URL", "STATE_DIR",
+            "KEEP_STATE", "READY_TIMEOUT", "STOP_TIMEOUT", "NGINX_BALANCE", "NGINX_RATE_LIMIT", "NGINX_BIN",
+            "JAVA_HOME", "JAVA_OPTS", "WEB_APP_JAR", "PORT", "REPLICA_NAME", "REDIS_PASSWORD_FILE",
+            "REDIS_TIMEOUT_MS", "REDIS_POOL_SIZE", "REQUEST_DEADLINE_MS", "REDIS_RETRY_INITIAL_MS",
+            "REDIS_RETRY_MULTIPLIER", "REDIS_RETRY_MAX_DELAY_MS", "DEDUPE_WINDOW_SECONDS", "STATIC_DIR",
+            "LOG_FORMAT", "LOG_LEVEL", "SHUTDOWN_GRACE_MS");
+
+    private final Process process;
+    private final Path stateDir;
+    private final Path output;
+    private final int httpPort;
+    private final int redisPort;
+    private final int webBasePort;
+    private final int replicas;
+    private final Set<Long> seenPids = new LinkedHashSet<>();
+    private final Thread shutdownHook;
+    private boolean stopped;
+
+    private LocalStack(Process process, Path stateDir, Path output, int httpPort, int redisPort, int webBasePort,
+            int replicas) {
+        this.process = process;
+        this.stateDir = stateDir;
+        this.output = output;
+        this.httpPort = httpPort;
+        this.redisPort = redisPort;
+        this.webBasePort = webBasePort;
+        this.replicas = replicas;
+        // If the test JVM goes away without close(), the script still stops everything it started.
+        this.shutdownHook = new Thread(process::destroy, "local-stack-stop");
+        Runtime.getRuntime().addShutdownHook(shutdownHook);
+    }
+
+    /** The default stack: three replicas, a Redis started by the script. */
+    public static LocalStack start() {
+        return start(Map.of());
+    }
+
+    /**
+     * A stack with extra environment for the script and the replicas, e.g. {@code REPLICAS},
+     * {@code REDIS_ARGS}, {@code NGINX_RATE_LIMIT}, {@code REQUEST_DEADLINE_MS}. Ports and
+     * {@code STATE_DIR} are chosen here.
+     */
+    public static LocalStack start(Map<String, String> extraEnv) {
+        int replicas = Integer.parseInt(extraEnv.getOrDefault("REPLICAS", "3"));
+        IllegalStateException last = null;
+        for (int attempt = 1; attempt <= 3; attempt++) {
+            try {
+                return tryStart(extraEnv, replicas);
+            } catch (PortClash e) { // another process took a port between our check and the bind
+                last = e;
+            }
+        }
+        throw last;
+    }
+
+    private static LocalStack tryStart(Map<String, String> extraEnv, int replicas) {
+        int base = freePortBlock(replicas + 2);
+        int httpPort = base;
+        int redisPort = base + 1;
+        int webBasePort = base + 2;
+        Path stateDir;
+        try {
+            Path parent = projectRoot().resolve("stack-tests/target/local-stack");
+            Files.createDirectories(parent);
+            String stamp = LocalDateTime.now().format(DateTimeFormatter.ofPattern("HHmmss"));
+            stateDir = Files.createTempDirectory(parent, "stack-" + stamp + "-");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        Path output = stateDir.resolve("local-stack.out");
+
+        var builder = new ProcessBuilder("bash", projectRoot().resolve("scripts/local-stack.sh").toString())
+                .redirectErrorStream(true)
+                .redirectOutput(output.toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+        Map<String, String> env = builder.environment();
+        OWN_VARIABLES.forEach(env::remove);
+        env.put("JAVA_HOME", System.getProperty("java.home")); // the JDK running the tests (21+)
+        env.put("HTTP_PORT", Integer.toString(httpPort));
+        env.put("REDIS_PORT", Integer.toString(redisPort));
+        env.put("WEB_BASE_PORT", Integer.toString(webBasePort));
+        env.put("STATE_DIR", stateDir.toString());
+        env.putAll(extraEnv);
+
+        Process process;
+        try {
+            process = builder.start();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        var stack = new LocalStack(process, stateDir, output, httpPort, redisPort, webBasePort, replicas);
+        Instant deadline = Instant.now().plus(READY_TIMEOUT);
+        while (!Files.exists(stateDir.resolve("ready"))) {
+            if (!process.isAlive()) {
+                stack.forget();
+                String out = stack.output();
+                if (PORT_CLASH.matcher(out).find()) {
+                    throw new PortClash(out);
+                }
+                fail("local-stack.sh exited with status " + process.exitValue() + " before the stack was ready:\n" + out);
+            }
+            if (Instant.now().isAfter(deadline)) {
+                stack.destroyQuietly();
+                fail("the stack was not ready within " + READY_TIMEOUT.toSeconds() + " s:\n" + stack.output());
+            }
+            pause(Duration.ofMillis(100));
+        }
+        stack.replicaNames().forEach(stack::pid); // record the first pids
+        stack.pid("nginx");
+        if (!extraEnv.containsKey("REDIS_URL")) {
+            stack.pid("redis");
+        }
+        return stack;
+    }
+
+    /** nginx: the stack's front door, {@code http://127.0.0.1:<HTTP_PORT>/}. */
+    public URI baseUri() {
+        return URI.create("http://127.0.0.1:" + httpPort + "/");
+    }
+
+    /** A path through nginx, e.g. {@code uri("/api/visits")}. */
+    public URI uri(String path) {
+        return URI.create("http://127.0.0.1:" + httpPort + path);
+    }
+
+    /** {@code web-1} .. {@code web-N}. */
+    public List<String> replicaNames() {
+        var names = new ArrayList<String>();
+        for (int i = 1; i <= replicas; i++) {
+            names.add("web-" + i);
+        }
+        return names;
+    }
+
+    /** A replica directly, bypassing nginx: {@code http://127.0.0.1:<port>/}. */
+    public URI replicaUri(String name) {
+        int index = replicaNames().indexOf(name);
+        if (index < 0) {
+            throw new IllegalArgumentException("no replica " + name + " in " + replicaNames());
+        }
+        return URI.create("http://127.0.0.1:" + (webBasePort + index) + "/");
+    }
+
+    public int httpPort() {
+        return httpPort;
+    }
+
+    /** The port of the redis-server the script started (meaningless with REDIS_URL). */
+    public int redisPort() {
+        return redisPort;
+    }
+
+    public Path stateDir() {
+        return stateDir;
+    }
+
+    /** STATE_DIR/logs: redis.log, web-N.log, nginx.log (access log), nginx-error.log. */
+    public Path logs() {
+        return stateDir.resolve("logs");
+    }
+
+    /** What the script printed so far (its own log lines and banner). */
+    public String output() {
+        try {
+            return Files.readString(output, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            return "(no output: " + e + ")";
+        }
+    }
+
+    /** The current pid of {@code redis}, {@code nginx} (master) or {@code web-N} (its JVM). */
+    public long pid(String name) {
+        long pid = readPid(name);
+        if (pid <= 0) {
+            throw new IllegalStateException("no pid file for " + name + " in " + stateDir.resolve("pids"));
+        }
+        synchronized (seenPids) {
+            seenPids.add(pid);
+        }
+        return pid;
+    }
+
+    /** Waits until {@code name}'s pid file holds a pid other than {@code old} (a restart), and returns it. */
+    public long waitForPidChange(String name, long old, Duration timeout) {
+        await(name + " to get a new pid (old " + old + ")", timeout, () -> {
+            long now = readPid(name);
+            return now > 0 && now != old;
+        });
+        return pid(name);
+    }
+
+    /** Sends a signal ({@code "TERM"}, {@code "KILL"}, {@code "STOP"}, {@code "CONT"}, ...) with {@code kill -s}. */
+    public void signal(long pid, String signal) {
+        synchronized (seenPids) {
+            if (!seenPids.contains(pid)) {
+                throw new IllegalArgumentException("pid " + pid + " is not a process of this stack");
+            }
+        }
+        run(List.of("kill", "-s", signal, Long.toString(pid)), 0);
+    }
+
+    public static boolean isAlive(long pid) {
+        return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
+    }
+
+    /** Runs {@code redis-cli} against this stack's Redis and returns its output, trimmed. */
+    public String redisCli(String... args) {
+        var command = new ArrayList<>(List.of("redis-cli", "-h", "127.0.0.1", "-p", Integer.toString(redisPort)));
+        command.addAll(List.of(args));
+        return run(command, 0).trim();
+    }
+
+    /** Polls {@code condition} every 50 ms until it holds; fails after {@code timeout}. */
+    public static void await(String what, Duration timeout, BooleanSupplier condition) {
+        Instant deadline = Instant.now().plus(timeout);
+        while (!condition.getAsBoolean()) {
+            if (Instant.now().isAfter(deadline)) {
+                fail("timed out after " + timeout.toMillis() + " ms waiting for " + what);
+            }
+            pause(Duration.ofMillis(50));
+        }
+    }
+
+    /**
+     * Stops the stack like Ctrl-C would (SIGTERM to the script) and checks that the script exited
+     * 0 and that no process it ran (any pid seen in its pid files) is still alive.
+     */
+    public void stop() {
+        if (stopped) {
+            return;
+        }
+        Set<Long> pids = allPids();
+        stopped = true;
+        process.destroy(); // SIGTERM
+        try {
+            if (!process.waitFor(STOP_TIMEOUT.toSeconds(), TimeUnit.SECONDS)) {
+                process.destroyForcibly();
+                fail("local-stack.sh did not stop within " + STOP_TIMEOUT.toSeconds() + " s:\n" + output());
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        } finally {
+            forget();
+        }
+        assertEquals(0, process.exitValue(), () -> "local-stack.sh exit status after SIGTERM:\n" + output());
+        List<Long> alive = pids.stream().filter(LocalStack::isAlive).toList();
+        assertEquals(List.of(), alive, () -> "processes left behind by local-stack.sh:\n" + output());
+    }
+
+    @Override
+    public void close() {
+        stop();
+    }
+
+    private Set<Long> allPids() {
+        Path dir = stateDir.resolve("pids");
+        if (Files.isDirectory(dir)) {
+            try (Stream<Path> files = Files.list(dir)) {
+                files.map(f -> f.getFileName().toString()).filter(n -> !n.startsWith(".")).forEach(this::pid);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+        synchronized (seenPids) {
+            return new LinkedHashSet<>(seenPids);
+        }
+    }
+
+    private long readPid(String name) {
+        try {
+            String text = Files.readString(stateDir.resolve("pids").resolve(name)).trim();
+            return text.isEmpty() ? -1 : Long.parseLong(text);
+        } catch (IOException | NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    private void forget() {
+        try {
+            Runtime.getRuntime().removeShutdownHook(shutdownHook);
+        } catch (IllegalStateException e) {
+            // the JVM is already shutting down
+        }
+    }
+
+    private void destroyQuietly() {
+        stopped = true;
+        process.destroy();
+        try {
+            process.waitFor(STOP_TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        forget();
+    }
+
+    private static String run(List<String> command, int expectedStatus) {
+        try {
+            Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            if (!p.waitFor(30, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                fail(String.join(" ", command) + " did not finish");
+            }
+            assertEquals(expectedStatus, p.exitValue(), () -> String.join(" ", command) + ": " + out);
+            return out;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    static Path projectRoot() {
+        String root = System.getProperty("projectRoot");
+        return Path.of(root != null ? root : "..").toAbsolutePath().normalize();
+    }
+
+    /** {@code count} consecutive ports free on 127.0.0.1, below the usual ephemeral range. */
+    private static int freePortBlock(int count) {
+        for (int attempt = 0; attempt < 200; attempt++) {
+            int base = ThreadLocalRandom.current().nextInt(15_000, 30_000 - count);
+            boolean free = true;
+            for (int port = base; port < base + count && free; port++) {
+                free = isFree(port);
+            }
+            if (free) {
+                return base;
+            }
+        }
+        throw new IllegalStateException("found no " + count + " consecutive free ports");
+    }
+
+    private static boolean isFree(int port) {
+        try (var socket = new ServerSocket()) {
+            socket.setReuseAddress(false);
+            socket.bind(new java.net.InetSocketAddress(InetAddress.getLoopbackAddress(), port));
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    private static void pause(Duration d) {
+        try {
+            Thread.sleep(d);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static final class PortClash extends IllegalStateException {
+        PortClash(String output) {
+            super("a port was taken while the stack started:\n" + output);
+        }
+    }
+
+    /** For tests that want the script's environment for a one-off run (e.g. --check-nginx). */
+    static Map<String, String> cleanEnvironment() {
+        var env = new HashMap<>(System.getenv());
+        OWN_VARIABLES.forEach(env::remove);
+        env.put("JAVA_HOME", System.getProperty("java.home"));
+        return env;
+    }
+}

@@ -1,0 +1,154 @@
+package org.example.visitcounter.stack;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * The shipped nginx configuration: {@code nginx -t} in the wrapper that scripts/local-stack.sh
+ * generates (the very one the loopback stack runs), the loopback upstream kept in step with the
+ * image's template, and the production rate limit switch.
+ */
+class NginxConfigTest {
+    private static final Path ROOT = LocalStack.projectRoot();
+    private static final Path TEMPLATE = ROOT.resolve("nginx/upstream.conf.template");
+    private static final Pattern UPSTREAM_SETTING =
+            Pattern.compile("(?m)^\\s*((?:zone|keepalive|keepalive_timeout|keepalive_requests)\\s[^;]*;)");
+
+    record Result(int status, String output) {}
+
+    /** scripts/local-stack.sh --check-nginx: generate the configuration and run nginx -t on it. */
+    private static Result checkNginx(Path stateDir, Map<String, String> env) throws Exception {
+        var builder = new ProcessBuilder("bash", ROOT.resolve("scripts/local-stack.sh").toString(), "--check-nginx")
+                .redirectErrorStream(true);
+        builder.environment().clear();
+        builder.environment().putAll(LocalStack.cleanEnvironment());
+        builder.environment().put("STATE_DIR", stateDir.toString());
+        builder.environment().putAll(env);
+        Process p = builder.start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "nginx -t did not finish");
+        return new Result(p.exitValue(), out);
+    }
+
+    @ParameterizedTest(name = "NGINX_BALANCE={0} NGINX_RATE_LIMIT={1}")
+    @CsvSource({"round_robin, off", "round_robin, on", "least_conn, off", "ip_hash, on"})
+    void theShippedProxyConfPassesNginxTest(String balance, String rateLimit, @TempDir Path state) throws Exception {
+        var result = checkNginx(state, Map.of("NGINX_BALANCE", balance, "NGINX_RATE_LIMIT", rateLimit,
+                "HTTP_PORT", "18080", "WEB_BASE_PORT", "19001"));
+        assertEquals(0, result.status(), result.output());
+        assertTrue(result.output().contains("test is successful"), result.output());
+
+        String nginxConf = Files.readString(state.resolve("nginx/nginx.conf"));
+        assertTrue(nginxConf.contains("include \"" + ROOT.resolve("nginx/proxy.conf") + "\";"),
+                "the shipped proxy.conf is included as it is, not copied:\n" + nginxConf);
+        assertEquals("listen 127.0.0.1:18080;", Files.readString(state.resolve("nginx/listen.conf")).trim(),
+                "loopback only, on HTTP_PORT");
+        String upstream = Files.readString(state.resolve("nginx/upstream.conf"));
+        assertTrue(upstream.contains("default \"" + rateLimit + "\";"), upstream);
+        assertTrue(upstream.contains("nginx/balance/" + balance + ".conf\";"), upstream);
+        assertTrue(upstream.contains("server 127.0.0.1:19003 "), upstream);
+    }
+
+    @Test
+    void anInvalidSettingIsRefusedBeforeNginxRuns(@TempDir Path state) throws Exception {
+        var result = checkNginx(state, Map.of("NGINX_BALANCE", "random"));
+        assertEquals(1, result.status(), result.output());
+        assertTrue(result.output().contains("round_robin"), "lists the valid choices: " + result.output());
+        assertEquals(1, checkNginx(state, Map.of("NGINX_RATE_LIMIT", "yes")).status());
+    }
+
+    @Test
+    void theLoopbackUpstreamUsesTheImagesZoneKeepaliveAndPeerSettings(@TempDir Path state) throws Exception {
+        assertEquals(0, checkNginx(state, Map.of()).status());
+        String template = Files.readString(TEMPLATE);
+        String generated = Files.readString(state.resolve("nginx/upstream.conf"));
+
+        assertEquals(settings(template), settings(generated));
+        Matcher server = Pattern.compile("server web:8080 resolve([^;]*);").matcher(template);
+        assertTrue(server.find(), template);
+        assertTrue(generated.contains("server 127.0.0.1:9001" + server.group(1) + ";"), generated);
+
+        // nginx must close idle upstream connections before Jetty does (its idle timeout is 30 s).
+        Matcher timeout = Pattern.compile("keepalive_timeout\\s+(\\d+)s;").matcher(template);
+        assertTrue(timeout.find(), "upstream keepalive_timeout in seconds");
+        assertTrue(Integer.parseInt(timeout.group(1)) < 30, "keepalive_timeout below Jetty's 30 s idle timeout");
+    }
+
+    @Test
+    void theImageTemplateUsesOnlyDocumentedVariablesAndExistingBalanceFiles() throws Exception {
+        String template = Files.readString(TEMPLATE);
+        Set<String> variables = new TreeSet<>();
+        Matcher m = Pattern.compile("\\$\\{([A-Za-z_][A-Za-z0-9_]*)}").matcher(template);
+        while (m.find()) {
+            variables.add(m.group(1));
+        }
+        assertEquals(Set.of("NGINX_BALANCE", "NGINX_RATE_LIMIT"), variables);
+        assertTrue(template.contains("include /etc/nginx/balance/${NGINX_BALANCE}.conf;"), template);
+        assertTrue(template.contains("resolver 127.0.0.11"), template);
+
+        try (Stream<Path> files = Files.list(ROOT.resolve("nginx/balance"))) {
+            Set<String> methods = new TreeSet<>(files.map(f -> f.getFileName().toString()).toList());
+            assertEquals(Set.of("ip_hash.conf", "least_conn.conf", "round_robin.conf"), methods);
+        }
+        // proxy.conf takes its port from listen.conf (image: 8080; loopback: HTTP_PORT).
+        String proxy = Files.readString(ROOT.resolve("nginx/proxy.conf"));
+        assertFalse(Pattern.compile("(?m)^\\s*listen\\s").matcher(proxy).find(), "no listen of its own");
+        assertTrue(proxy.contains("include listen.conf;"));
+    }
+
+    @Test
+    void theRateLimitAnswers429PerClientWhenSwitchedOn() throws Exception {
+        var http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+        try (var stack = LocalStack.start(Map.of("REPLICAS", "1", "NGINX_RATE_LIMIT", "on"))) {
+            int ok = 0;
+            int limited = 0;
+            // 20 requests/s with bursts of 40: back-to-back requests exceed that quickly.
+            for (int i = 0; i < 120 && limited < 5; i++) {
+                var response = http.send(HttpRequest.newBuilder(stack.uri("/api/visits")).build(),
+                        HttpResponse.BodyHandlers.ofString());
+                if (response.statusCode() == 429) {
+                    limited++;
+                    assertTrue(response.headers().firstValue("X-Served-By").isEmpty(), "answered by nginx");
+                    assertEquals("nosniff", response.headers().firstValue("X-Content-Type-Options").orElse(""));
+                } else {
+                    assertEquals(200, response.statusCode(), response.body());
+                    ok++;
+                }
+            }
+            assertTrue(ok >= 40, "the burst passes: " + ok);
+            assertTrue(limited >= 5, "then the limit answers 429: " + limited);
+            // nginx's own health endpoint is never limited: the container healthcheck must not fail.
+            for (int i = 0; i < 10; i++) {
+                assertEquals(200, http.send(HttpRequest.newBuilder(stack.uri("/nginx-health")).build(),
+                        HttpResponse.BodyHandlers.discarding()).statusCode());
+            }
+            String errors = Files.readString(stack.logs().resolve("nginx-error.log"));
+            assertTrue(errors.contains("limiting requests"), "nginx logs the limited requests");
+        }
+    }
+
+    private static List<String> settings(String config) {
+        Matcher m = UPSTREAM_SETTING.matcher(config);
+        return m.results().map(r -> r.group(1).replaceAll("\\s+", " ")).toList();
+    }
+}
