@@ -44,8 +44,8 @@ Environment (all optional):
   READY_TIMEOUT=60        seconds to wait for the stack to become ready
   STOP_TIMEOUT=15         seconds a replica gets to stop after SIGTERM before SIGKILL
 The replicas' own settings (REQUEST_DEADLINE_MS, LOG_FORMAT, ... see README.md) are passed
-through; PORT, REPLICA_NAME and REDIS_URL are set per replica. Replicas run in STATE_DIR, so give
-paths (e.g. STATIC_DIR) as absolute paths.
+through; HOST (127.0.0.1), PORT, REPLICA_NAME and REDIS_URL are set per replica. Replicas run
+in STATE_DIR, so give paths (e.g. STATIC_DIR) as absolute paths.
 
 Files in STATE_DIR:
   pids/redis, pids/nginx (master), pids/web-1..N (the current JVM)
@@ -310,7 +310,7 @@ replica_port() { echo $((WEB_BASE_PORT + $1 - 1)); }
 start_replica() { # index (1-based)
     local i=$1 url=$REDIS_URL
     [[ -n $url ]] || url="redis://127.0.0.1:$REDIS_PORT"
-    spawn "web-$i" env PORT="$(replica_port "$i")" REPLICA_NAME="web-$i" REDIS_URL="$url" \
+    spawn "web-$i" env HOST=127.0.0.1 PORT="$(replica_port "$i")" REPLICA_NAME="web-$i" REDIS_URL="$url" \
         "$JAVA" "${JAVA_ARGS[@]}" -jar "$WEB_APP_JAR"
     WEB_PID[i]=$LAST_PID
     WEB_STARTED[i]=$SECONDS

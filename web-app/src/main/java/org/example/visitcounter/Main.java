@@ -38,8 +38,8 @@ public final class Main {
         Signal.handle(new Signal("INT"), signal -> System.exit(0));
 
         counter.start();
-        app.start(settings.port());
-        LoggerFactory.getLogger(Main.class).info("visit-counter replica {} listening on port {}, Redis at {}",
-                settings.replicaName(), settings.port(), settings.redis());
+        app.start(settings.host(), settings.port());
+        LoggerFactory.getLogger(Main.class).info("visit-counter replica {} listening on {}:{}, Redis at {}",
+                settings.replicaName(), settings.host(), settings.port(), settings.redis());
     }
 }

@@ -22,6 +22,7 @@ import java.util.function.Function;
  * README.md has the same table for people; keep the two in step.
  */
 public record Settings(
+        String host,
         int port,
         String replicaName,
         RedisSettings redis,
@@ -54,6 +55,7 @@ public record Settings(
 
     public static Settings fromEnv(Map<String, String> env) {
         var p = new Parser(env);
+        String host = p.get("HOST", "0.0.0.0", Parser::host);
         Integer port = p.get("PORT", "8080", Parser::port);
         String replica = p.get("REPLICA_NAME", null, Parser::replicaName);
         RedisUrl url = p.get("REDIS_URL", "redis://redis:6379", RedisUrl::parse);
@@ -86,7 +88,7 @@ public record Settings(
         }
         var redis = new RedisSettings(url.host(), url.port(), url.tls(), url.database(), url.user(),
                 url.password().or(() -> passwordFromFile), redisTimeout, poolSize);
-        return new Settings(port, replica != null ? replica : hostName(), redis,
+        return new Settings(host, port, replica != null ? replica : hostName(), redis,
                 new RetrySettings(initial, multiplier, maxDelay, deadline), dedupe, staticDir, logFormat, logLevel, grace);
     }
 
@@ -156,6 +158,14 @@ public record Settings(
                 throw new IllegalArgumentException("a whole number from " + min + " to " + max);
             }
             return (int) n;
+        }
+
+        static String host(String value) {
+            // An address literal or a name; Jetty resolves it when it binds.
+            if (!value.matches("[A-Za-z0-9.:%_-]{1,253}")) {
+                throw new IllegalArgumentException("an IP address or host name to listen on, e.g. 0.0.0.0 or 127.0.0.1");
+            }
+            return value;
         }
 
         static int port(String value) {

@@ -22,6 +22,7 @@ class SettingsTest {
     @Test
     void defaultsWorkUnderCompose() {
         Settings s = Settings.fromEnv(Map.of());
+        assertEquals("0.0.0.0", s.host(), "every interface: a container's port is reached from outside it");
         assertEquals(8080, s.port());
         assertEquals("redis", s.redis().host());
         assertEquals(6379, s.redis().port());
@@ -56,6 +57,7 @@ class SettingsTest {
 
     @ParameterizedTest(name = "{0}={1}")
     @CsvSource(delimiter = '|', textBlock = """
+            HOST                     | any host!            | an IP address or host name to listen on
             PORT                     | abc                  | a whole number from 1 to 65535
             PORT                     | 0                    | a whole number from 1 to 65535
             PORT                     | 70000                | a whole number from 1 to 65535
