@@ -35,7 +35,9 @@ Environment (all optional):
   NGINX_RATE_LIMIT=off    on: the production per-client rate limit (429 when exceeded)
   NGINX_BIN=/usr/sbin/nginx
   JAVA_HOME=              java is $JAVA_HOME/bin/java when set, else `java` from PATH (needs 21+)
-  JAVA_OPTS=              extra JVM flags, after those of web-app/jvm.options
+  JVM_OPTIONS_FILE=web-app/jvm.options   the JVM flags file (the image's); set it empty to
+                          run the JVM with its defaults
+  JAVA_OPTS=              extra JVM flags, after those of JVM_OPTIONS_FILE
   WEB_APP_JAR=web-app/target/web-app.jar
   STATE_DIR=              where pids, logs, generated config and Redis data go; default: a new
                           temporary directory, deleted on exit unless KEEP_STATE=1 (a STATE_DIR
@@ -79,6 +81,7 @@ NGINX_RATE_LIMIT=${NGINX_RATE_LIMIT:-off}
 NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 JAVA_OPTS=${JAVA_OPTS:-}
 WEB_APP_JAR=${WEB_APP_JAR:-$ROOT/web-app/target/web-app.jar}
+JVM_OPTIONS_FILE=${JVM_OPTIONS_FILE-$ROOT/web-app/jvm.options}
 KEEP_STATE=${KEEP_STATE:-0}
 READY_TIMEOUT=${READY_TIMEOUT:-60}
 STOP_TIMEOUT=${STOP_TIMEOUT:-15}
@@ -227,8 +230,9 @@ else
     JAVA=$(command -v java) || die "java not found: set JAVA_HOME to a JDK 21 or newer"
 fi
 JAVA_ARGS=()
-if [[ -f $ROOT/web-app/jvm.options ]]; then
-    JAVA_ARGS+=("@$ROOT/web-app/jvm.options")
+if [[ -n $JVM_OPTIONS_FILE ]]; then
+    [[ -f $JVM_OPTIONS_FILE ]] || die "JVM_OPTIONS_FILE=$JVM_OPTIONS_FILE does not exist"
+    JAVA_ARGS+=("@$(cd -- "$(dirname -- "$JVM_OPTIONS_FILE")" && pwd)/$(basename -- "$JVM_OPTIONS_FILE")")
 fi
 read -r -a extra_java <<<"$JAVA_OPTS"
 JAVA_ARGS+=(${extra_java[@]+"${extra_java[@]}"})
@@ -310,7 +314,10 @@ replica_port() { echo $((WEB_BASE_PORT + $1 - 1)); }
 start_replica() { # index (1-based)
     local i=$1 url=$REDIS_URL
     [[ -n $url ]] || url="redis://127.0.0.1:$REDIS_PORT"
-    spawn "web-$i" env HOST=127.0.0.1 PORT="$(replica_port "$i")" REPLICA_NAME="web-$i" REDIS_URL="$url" \
+    # MALLOC_ARENA_MAX: glibc's per-thread malloc arenas cost a JVM tens of MB of RSS; musl (the
+    # image's C library) has none, so two arenas here make the footprint comparable.
+    spawn "web-$i" env MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" HOST=127.0.0.1 PORT="$(replica_port "$i")" \
+        REPLICA_NAME="web-$i" REDIS_URL="$url" \
         "$JAVA" "${JAVA_ARGS[@]}" -jar "$WEB_APP_JAR"
     WEB_PID[i]=$LAST_PID
     WEB_STARTED[i]=$SECONDS

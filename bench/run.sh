@@ -1,0 +1,304 @@
+#!/usr/bin/env bash
+# The benchmark: the stack's speed, footprint and start-up, measured against two ceilings in the
+# same run on the same machine. Loopback only; bounded in time; everything it starts, it stops,
+# by pid. Prints one table (Markdown) and keeps it, with the raw figures, in bench/target/.
+#
+#   bench/run.sh            # about 5 minutes
+#   RUNS=5 DURATION=20 bench/run.sh
+#
+# What runs (all at once, loaded in turn, so every ratio compares figures taken side by side):
+#   ours      scripts/local-stack.sh: redis-server, 3 replicas of the jar with web-app/jvm.options
+#             and the AOT cache (web-app/aot-train.sh, as in the image), nginx with the shipped
+#             proxy.conf
+#   default   the same stack with the JVM's default flags and no AOT cache: the reference for
+#             the memory flags' cost in throughput
+#   proxy     the proxy ceiling: the same generated nginx config (local-stack.sh --check-nginx)
+#             in front of a trivial upstream that answers `return 200` (bench/trivial-upstream.conf)
+#   redis     the Redis ceiling: redis-benchmark INCR against ours' redis-server
+# Each stack is warmed up (WARMUP seconds of full load; the JIT needs about 45 s when three
+# JVMs share two cores) before its measured rounds; "first 10 s" is the load right after start.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-45}
+THREADS=${THREADS:-2}
+CONNECTIONS=${CONNECTIONS:-32}
+REDIS_REQUESTS=${REDIS_REQUESTS:-200000}
+BASE_PORT=${BASE_PORT:-31000}
+JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
+JAVA=$JAVA_HOME/bin/java
+JAR=$ROOT/web-app/target/web-app.jar
+JVM_OPTIONS=$ROOT/web-app/jvm.options
+CLK_TCK=$(getconf CLK_TCK)
+
+log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() {
+    log "error: $*"
+    exit 1
+}
+
+for n in RUNS DURATION WARMUP THREADS CONNECTIONS REDIS_REQUESTS BASE_PORT; do
+    [[ ${!n} =~ ^[0-9]+$ && ${!n} -gt 0 ]] || die "$n=${!n}: expected a whole number above 0"
+done
+for tool in wrk redis-server redis-benchmark redis-cli nginx curl; do
+    command -v "$tool" >/dev/null || die "$tool not found (apt-get install wrk redis-server nginx curl)"
+done
+"$JAVA" -XX:+PrintFlagsFinal -version 2>/dev/null | grep -q AOTCacheOutput ||
+    die "$JAVA has no AOT cache (JDK 25 or newer needed): set JAVA_HOME"
+
+# Build if the jar is missing or older than any source.
+if [[ ! -f $JAR ]] || [[ -n $(find "$ROOT/pom.xml" "$ROOT/web-app/pom.xml" "$ROOT/web-app/src/main" -newer "$JAR" -print -quit) ]]; then
+    log "building web-app.jar"
+    (cd "$ROOT" && JAVA_HOME=$JAVA_HOME ./mvnw -B -q -DskipTests -pl web-app package)
+fi
+
+WORK=$ROOT/bench/target/$(date +%Y%m%d-%H%M%S)
+mkdir -p "$WORK"
+# Ports: BASE_PORT+0..9 ours, +10..19 default, +20..29 proxy ceiling, +30.. the probes.
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for ((p = BASE_PORT; p < BASE_PORT + 40; p++)); do
+    ! port_in_use "$p" || die "port $p is in use: choose another BASE_PORT"
+done
+
+# ---------------------------------------------------------------------------------------------
+# Processes this script started, stopped on exit whatever happens.
+declare -A STACK_PID=()
+CEILING_PIDS=()
+cleanup() {
+    local name pid
+    for name in "${!STACK_PID[@]}"; do stop_stack "$name"; done
+    for pid in ${CEILING_PIDS[@]+"${CEILING_PIDS[@]}"}; do
+        kill -QUIT "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start_stack NAME PORT_OFFSET [VAR=value...]: scripts/local-stack.sh in the background.
+start_stack() {
+    local name=$1 base=$((BASE_PORT + $2)) deadline
+    shift 2
+    mkdir -p "$WORK/$name"
+    env HTTP_PORT="$base" REDIS_PORT="$((base + 1))" WEB_BASE_PORT="$((base + 2))" \
+        STATE_DIR="$WORK/$name/state" JAVA_HOME="$JAVA_HOME" "$@" \
+        "$ROOT/scripts/local-stack.sh" >"$WORK/$name/local-stack.log" 2>&1 &
+    STACK_PID[$name]=$!
+    deadline=$((SECONDS + 120))
+    until [[ -f $WORK/$name/state/ready ]]; do
+        kill -0 "${STACK_PID[$name]}" 2>/dev/null || { cat "$WORK/$name/local-stack.log" >&2; die "stack $name did not start"; }
+        ((SECONDS < deadline)) || die "stack $name not ready within 120 s"
+        sleep 0.1
+    done
+}
+stop_stack() {
+    local pid=${STACK_PID[$1]:-}
+    [[ -n $pid ]] || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    unset "STACK_PID[$1]"
+}
+url() { echo "http://127.0.0.1:$((BASE_PORT + $1))/"; }
+stack_pids() { # NAME GROUP: the pids of one process group of a stack (nginx: master and workers)
+    local dir=$WORK/$1/state/pids i
+    case $2 in
+        nginx) cat "$dir/nginx"; pgrep -P "$(cat "$dir/nginx")" || true ;;
+        replicas) for i in 1 2 3; do cat "$dir/web-$i"; done ;;
+        redis) cat "$dir/redis" ;;
+    esac
+}
+ticks() { # PID...: user+system CPU ticks used so far
+    local pid total=0 f
+    for pid in "$@"; do
+        read -r -a f <"/proc/$pid/stat" || continue
+        # Fields after the ")" of the command name: utime and stime are the 14th and 15th.
+        local rest=${f[*]}
+        rest=${rest##*) }
+        read -r -a f <<<"$rest"
+        total=$((total + f[11] + f[12]))
+    done
+    echo "$total"
+}
+
+# run_wrk NAME URL SECONDS [GROUP:PIDS...]: one wrk run; sets W_* from its report and C_<group>
+# to the CPU microseconds per request each listed process group used during the run.
+run_wrk() {
+    local name=$1 target=$2 secs=$3 out cpu_file group before=() after=() i=0
+    shift 3
+    out=$WORK/$name/wrk-$((++WRK_SEQ)).txt
+    cpu_file=$out.cpu
+    for group in "$@"; do before+=("$(ticks ${group#*:})"); done
+    { TIMEFORMAT='%3U %3S'; time wrk -t"$THREADS" -c"$CONNECTIONS" -d"${secs}s" --timeout 10s \
+        -s "$ROOT/bench/wrk-report.lua" "$target" >"$out"; } 2>"$cpu_file"
+    for group in "$@"; do after+=("$(ticks ${group#*:})"); done
+    eval "$(sed -n 's/^WRK //p' "$out" | tr ' ' '\n' | sed -n 's/^\([a-z0-9_]*\)=\([0-9]*\)$/W_\1=\2/p')"
+    W_rps=$(awk -v r="$W_requests" -v d="$W_duration_us" 'BEGIN { printf "%.0f", r / (d / 1e6) }')
+    W_ok=$((W_requests - W_non2xx))
+    W_errors=$((W_non2xx + W_connect + W_read + W_write + W_timeout))
+    C_wrk=$(awk -v u="$(cut -d' ' -f1 "$cpu_file")" -v s="$(cut -d' ' -f2 "$cpu_file")" -v n="$W_requests" \
+        'BEGIN { printf "%.0f", (u + s) * 1e6 / n }')
+    for group in "$@"; do
+        printf -v "C_${group%%:*}" '%s' "$(awk -v t="$((after[i] - before[i]))" -v hz="$CLK_TCK" -v n="$W_requests" \
+            'BEGIN { printf "%.0f", t * 1e6 / hz / n }')"
+        i=$((i + 1))
+    done
+}
+
+# Figures are collected as "key value" lines, one per run, and summarized at the end.
+FIGURES=$WORK/figures.txt
+: >"$FIGURES"
+record() { echo "$1 $2" >>"$FIGURES"; }
+median() { # KEY: "median (min–max)" of the recorded values
+    grep "^$1 " "$FIGURES" | cut -d' ' -f2 | sort -g |
+        awk '{ v[NR] = $1 } END { if (NR == 0) { print "n/a"; exit }
+            m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+            printf "%s (%s–%s)", m, v[1], v[NR] }'
+}
+med() { grep "^$1 " "$FIGURES" | cut -d' ' -f2 | sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+WRK_SEQ=0
+declare -A OK_TOTAL=()
+
+load() { # NAME PORT_OFFSET SECONDS: load a stack, count its 2xx for the correctness line
+    run_wrk "$1" "$(url "$2")" "$3" "nginx:$(stack_pids "$1" nginx | tr '\n' ' ')" \
+        "replicas:$(stack_pids "$1" replicas | tr '\n' ' ')" "redis:$(stack_pids "$1" redis)"
+    OK_TOTAL[$1]=$((${OK_TOTAL[$1]:-0} + W_ok))
+}
+
+# ---------------------------------------------------------------------------------------------
+log "work directory: $WORK"
+log "training the AOT cache (web-app/aot-train.sh)"
+AOT_HTTP_PORT=$((BASE_PORT + 30)) AOT_REDIS_PORT=$((BASE_PORT + 31)) \
+    "$ROOT/web-app/aot-train.sh" "$JAVA" "$JVM_OPTIONS" "$JAR" "$WORK/web-app.aot" >"$WORK/aot-train.log" 2>&1 ||
+    { cat "$WORK/aot-train.log" >&2; die "AOT training failed"; }
+
+log "ours: starting, then 10 s of load at once (the first seconds after start)"
+start_stack ours 0 JAVA_OPTS="-XX:AOTCache=$WORK/web-app.aot"
+load ours 0 10
+record ours.first10.rps "$W_rps"
+log "ours: warming up for ${WARMUP}s"
+load ours 0 "$WARMUP"
+
+log "default JVM flags: starting, first seconds, warming up"
+start_stack default 10 JVM_OPTIONS_FILE=
+load default 10 10
+record default.first10.rps "$W_rps"
+load default 10 "$WARMUP"
+
+log "proxy ceiling: nginx with the generated config in front of a trivial upstream"
+mkdir -p "$WORK/proxy/trivial/tmp"
+PAGE_BYTES=$(curl -fsS "$(url 0)" | wc -c)
+sed -e "s|@DIR@|$WORK/proxy/trivial|g" -e "s|@PORT1@|$((BASE_PORT + 22))|" -e "s|@PORT2@|$((BASE_PORT + 23))|" \
+    -e "s|@PORT3@|$((BASE_PORT + 24))|" -e "s|@BODY@|$(head -c "$PAGE_BYTES" /dev/zero | tr '\0' x)|" \
+    "$ROOT/bench/trivial-upstream.conf" >"$WORK/proxy/trivial/nginx.conf"
+nginx -p "$WORK/proxy/trivial/" -c "$WORK/proxy/trivial/nginx.conf" -e "$WORK/proxy/trivial/error.log" &
+CEILING_PIDS+=($!)
+TRIVIAL_PID=$!
+HTTP_PORT=$((BASE_PORT + 20)) WEB_BASE_PORT=$((BASE_PORT + 22)) STATE_DIR=$WORK/proxy/state KEEP_STATE=1 \
+    "$ROOT/scripts/local-stack.sh" --check-nginx >"$WORK/proxy/check.log" 2>&1 ||
+    { cat "$WORK/proxy/check.log" >&2; die "nginx config generation failed"; }
+CONF=$WORK/proxy/state/nginx
+nginx -p "$CONF/" -c "$CONF/nginx.conf" -e "$WORK/proxy/state/logs/nginx-error.log" >"$WORK/proxy/access.log" 2>&1 &
+CEILING_PIDS+=($!)
+PROXY_PID=$!
+deadline=$((SECONDS + 30))
+until curl -fsS -o /dev/null "$(url 20)" 2>/dev/null; do
+    ((SECONDS < deadline)) || die "the proxy ceiling did not answer"
+    sleep 0.1
+done
+run_wrk proxy "$(url 20)" 5 # warm-up
+
+log "measuring: $RUNS rounds of ${DURATION}s each: ours, default, proxy ceiling, redis ceiling"
+for ((r = 1; r <= RUNS; r++)); do
+    load ours 0 "$DURATION"
+    record ours.rps "$W_rps"
+    record ours.p50 "$(awk -v v="$W_p50" 'BEGIN { printf "%.2f", v / 1000 }')"
+    record ours.p99 "$(awk -v v="$W_p99" 'BEGIN { printf "%.2f", v / 1000 }')"
+    record ours.p999 "$(awk -v v="$W_p999" 'BEGIN { printf "%.2f", v / 1000 }')"
+    record ours.errors "$W_errors"
+    record ours.cpu.wrk "$C_wrk"
+    record ours.cpu.nginx "$C_nginx"
+    record ours.cpu.replicas "$C_replicas"
+    record ours.cpu.redis "$C_redis"
+
+    load default 10 "$DURATION"
+    record default.rps "$W_rps"
+    record default.p99 "$(awk -v v="$W_p99" 'BEGIN { printf "%.2f", v / 1000 }')"
+
+    run_wrk proxy "$(url 20)" "$DURATION" "nginx:$PROXY_PID $(pgrep -P "$PROXY_PID" | tr '\n' ' ')" \
+        "upstream:$TRIVIAL_PID $(pgrep -P "$TRIVIAL_PID" | tr '\n' ' ')"
+    record proxy.rps "$W_rps"
+    record proxy.p99 "$(awk -v v="$W_p99" 'BEGIN { printf "%.2f", v / 1000 }')"
+    record proxy.cpu.wrk "$C_wrk"
+    record proxy.cpu.nginx "$C_nginx"
+    record proxy.cpu.upstream "$C_upstream"
+
+    redis-benchmark -h 127.0.0.1 -p $((BASE_PORT + 1)) -t incr -n "$REDIS_REQUESTS" -c "$CONNECTIONS" --csv \
+        >"$WORK/redis-benchmark-$r.csv"
+    record redis.rps "$(sed -n 's/^"INCR","\([0-9.]*\)".*/\1/p' "$WORK/redis-benchmark-$r.csv" | cut -d. -f1)"
+    log "round $r: ours $(grep '^ours.rps ' "$FIGURES" | tail -1 | cut -d' ' -f2)/s, default $(grep '^default.rps ' "$FIGURES" | tail -1 | cut -d' ' -f2)/s, proxy $(grep '^proxy.rps ' "$FIGURES" | tail -1 | cut -d' ' -f2)/s, redis INCR $(grep '^redis.rps ' "$FIGURES" | tail -1 | cut -d' ' -f2)/s"
+done
+
+rss_mib() { awk '/^VmRSS:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
+for name in ours default; do
+    for pid in $(stack_pids "$name" replicas); do record "$name.rss" "$(rss_mib "$pid")"; done
+done
+
+# Correctness: Redis's total against the 2xx responses wrk saw, and against the visits the
+# replicas say they counted. wrk abandons the requests in flight when a run ends (at most one per
+# connection): the server still counts them, so Redis may hold up to that many more.
+TOTAL=$(redis-cli -p $((BASE_PORT + 1)) GET '{visits}:total')
+COUNTED=0
+for ((i = 0; i < 3; i++)); do
+    n=$(curl -fsS "http://127.0.0.1:$((BASE_PORT + 2 + i))/metrics" | awk '/^visits_counted_total/ { printf "%d", $2 }')
+    COUNTED=$((COUNTED + n))
+done
+RUNS_OURS=$((RUNS + 2))
+IN_FLIGHT=$((TOTAL - OK_TOTAL[ours]))
+if ((TOTAL == COUNTED && IN_FLIGHT >= 0 && IN_FLIGHT <= RUNS_OURS * CONNECTIONS)); then CORRECT=yes; else CORRECT=NO; fi
+
+log "start-up: process start to first 200, one replica at a time, with and without the AOT cache"
+for ((r = 1; r <= RUNS; r++)); do
+    for variant in aot plain; do
+        flags=("@$JVM_OPTIONS")
+        [[ $variant == aot ]] && flags+=("-XX:AOTCache=$WORK/web-app.aot")
+        ms=$(HOST=127.0.0.1 PORT=$((BASE_PORT + 32)) REPLICA_NAME=probe REDIS_URL=redis://127.0.0.1:$((BASE_PORT + 1)) \
+            "$JAVA" "$ROOT/bench/StartupProbe.java" "$WORK/startup-$variant.log" "$JAVA" "${flags[@]}" -jar "$JAR" |
+            sed -n 's/^startup_ms=//p')
+        record "startup.$variant" "$ms"
+    done
+done
+
+# ---------------------------------------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", 100 * a / b }'; }
+OURS=$(med ours.rps)
+{
+    echo "| figure | value: median (min–max) of $RUNS runs | target |"
+    echo "|---|---|---|"
+    echo "| ours: requests/s through nginx (wrk -t$THREADS -c$CONNECTIONS, ${DURATION}s) | $(median ours.rps) | |"
+    echo "| proxy ceiling: nginx → \`return 200\`, requests/s | $(median proxy.rps) | |"
+    echo "| **ours / proxy ceiling** | **$(ratio "$OURS" "$(med proxy.rps)")** | ≥ 35% |"
+    echo "| Redis ceiling: redis-benchmark INCR -c$CONNECTIONS, requests/s | $(median redis.rps) | |"
+    echo "| ours / Redis ceiling | $(ratio "$OURS" "$(med redis.rps)") | |"
+    echo "| latency p50, ms | $(median ours.p50) | |"
+    echo "| **latency p99, ms** | **$(median ours.p99)** | ≤ 10 |"
+    echo "| latency p99.9, ms | $(median ours.p999) | |"
+    echo "| errors (non-2xx, socket errors) per run | $(median ours.errors) | 0 |"
+    echo "| CPU µs per request: wrk / nginx / replicas / redis | $(med ours.cpu.wrk) / $(med ours.cpu.nginx) / $(med ours.cpu.replicas) / $(med ours.cpu.redis) | |"
+    echo "| proxy ceiling CPU µs per request: wrk / nginx / upstream | $(med proxy.cpu.wrk) / $(med proxy.cpu.nginx) / $(med proxy.cpu.upstream) | |"
+    echo "| **RSS per replica after the load, MiB** (3 replicas) | **$(median ours.rss)** | ≤ 128 |"
+    echo "| default JVM flags: RSS per replica, MiB | $(median default.rss) | |"
+    echo "| default JVM flags: requests/s | $(median default.rps) | |"
+    echo "| **ours / default flags, throughput** | **$(ratio "$OURS" "$(med default.rps)")** | ≥ 90% |"
+    echo "| **start to first 200, ms** (AOT cache) | **$(median startup.aot)** | ≤ 600 |"
+    echo "| start to first 200, ms, without the AOT cache | $(median startup.plain) | |"
+    echo "| first 10 s after start, requests/s (AOT cache) | $(med ours.first10.rps) | |"
+    echo "| **first 10 s / steady state** | **$(ratio "$(med ours.first10.rps)" "$OURS")** | ≥ 40% |"
+    echo "| default flags, no AOT: first 10 s / steady state | $(ratio "$(med default.first10.rps)" "$(med default.rps)") | |"
+    echo "| correctness: Redis total = visits the replicas counted; 2xx seen ≤ total ≤ 2xx + in flight at wrk's stops | $TOTAL = $COUNTED; $((OK_TOTAL[ours])) + $IN_FLIGHT (≤ $((RUNS_OURS * CONNECTIONS))): **$CORRECT** | yes |"
+    echo
+    echo "Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1); $("$JAVA" -version 2>&1 | sed -n 2p); $(nginx -v 2>&1 | sed 's/.*: //'); $(redis-server --version | cut -d' ' -f3 | tr -d v=)."
+    echo "Command: \`RUNS=$RUNS DURATION=$DURATION WARMUP=$WARMUP bench/run.sh\` ($(date -u +%Y-%m-%d)); raw figures: $WORK/figures.txt"
+} | tee "$WORK/results.md"
+[[ $CORRECT == yes ]]
