@@ -4,8 +4,11 @@ import io.javalin.Javalin;
 import io.javalin.http.Context;
 import io.javalin.http.HttpStatus;
 import io.javalin.http.staticfiles.Location;
+import java.io.IOException;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import org.eclipse.jetty.http.BadMessageException;
+import org.eclipse.jetty.http.UriCompliance;
 import org.example.visitcounter.RedisRetry.RedisUnavailableException;
 import org.example.visitcounter.RedisVisits.Tally;
 import org.example.visitcounter.RedisVisits.Visit;
@@ -17,6 +20,8 @@ public final class VisitCounterApp {
     private static final Logger log = LoggerFactory.getLogger(VisitCounterApp.class);
     static final String SERVED_BY = "X-Served-By";
     static final String VISIT_COUNT = "X-Visit-Count";
+    /** nginx/proxy.conf's client_max_body_size. */
+    static final long MAX_BODY_BYTES = 16 * 1024;
 
     private VisitCounterApp() {}
 
@@ -30,6 +35,12 @@ public final class VisitCounterApp {
             // request that arrives on a kept-alive connection during the stop, which nginx passes
             // on to the client (it does not fail over on 503, see nginx/proxy.conf).
             config.jetty.modifyServer(server -> server.setStopTimeout(settings.shutdownGrace().toMillis()));
+            // A replica answers the same as nginx in front of it would, for whoever reaches it
+            // directly: Jetty's default URI rules (Javalin relaxes them to LEGACY) refuse a
+            // userinfo or an ambiguous path with 400, and no body is bigger than nginx's
+            // client_max_body_size.
+            config.jetty.modifyHttpConfiguration(http -> http.setUriCompliance(UriCompliance.DEFAULT));
+            config.http.maxRequestSize = MAX_BODY_BYTES;
             config.staticFiles.add(files -> {
                 files.hostedPath = "/static";
                 if (settings.staticDir().isPresent()) { // the dev container syncs edits here
@@ -48,6 +59,9 @@ public final class VisitCounterApp {
                 counted(ctx, visit).contentType("text/html; charset=utf-8").result(VisitPage.render(visit, counter.replica()));
             });
             config.routes.post("/api/visits", ctx -> {
+                // No body is needed, but one that is too big (413) or malformed (400) is refused
+                // before anything is counted, not left unread.
+                ctx.bodyAsBytes();
                 String requestId = RequestIds.fromHeader(ctx.header(RequestIds.HEADER));
                 Visit visit = counter.count(requestId);
                 var body = new LinkedHashMap<String, Object>();
@@ -75,11 +89,18 @@ public final class VisitCounterApp {
                     .header("Retry-After", Long.toString(counter.retryAfterSeconds()))
                     .header("Cache-Control", "no-store")
                     .result("The visit counter cannot reach its database right now. Please try again in a moment."));
+            // Jetty's verdicts on a body it could not read (bad chunk framing, early end).
+            config.routes.exception(BadMessageException.class, VisitCounterApp::malformed);
+            config.routes.exception(IOException.class, VisitCounterApp::malformed);
             config.routes.exception(Exception.class, (e, ctx) -> {
                 log.error("Unexpected error serving {} {}", ctx.method(), ctx.path(), e);
                 ctx.status(HttpStatus.INTERNAL_SERVER_ERROR).result("Something went wrong on our side.");
             });
         });
+    }
+
+    private static void malformed(Exception e, Context ctx) {
+        ctx.status(HttpStatus.BAD_REQUEST).result("Malformed request.");
     }
 
     /** The matched route, so that metrics have one series per route and not one per URL tried. */

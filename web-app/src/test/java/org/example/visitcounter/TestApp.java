@@ -66,10 +66,19 @@ final class TestApp {
             return send("POST", path, headers);
         }
 
+        HttpResponse<String> postBody(String path, String body) throws IOException, InterruptedException {
+            return send("POST", path, HttpRequest.BodyPublishers.ofString(body));
+        }
+
         HttpResponse<String> send(String method, String path, String... headers) throws IOException, InterruptedException {
+            return send(method, path, HttpRequest.BodyPublishers.noBody(), headers);
+        }
+
+        private HttpResponse<String> send(String method, String path, HttpRequest.BodyPublisher body, String... headers)
+                throws IOException, InterruptedException {
             var request = HttpRequest.newBuilder(URI.create(origin + path))
                     .timeout(Duration.ofSeconds(10))
-                    .method(method, HttpRequest.BodyPublishers.noBody());
+                    .method(method, body);
             if (headers.length > 0) {
                 request.headers(headers);
             }

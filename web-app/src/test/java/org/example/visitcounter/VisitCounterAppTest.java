@@ -91,6 +91,18 @@ class VisitCounterAppTest {
     }
 
     @Test
+    void aBodyOverTheLimitIsRefusedAndNotCounted() {
+        TestApp.against(redis.url()).test(http -> {
+            HttpResponse<String> tooBig = http.postBody("/api/visits", "x".repeat((int) VisitCounterApp.MAX_BODY_BYTES + 1));
+            assertEquals(413, tooBig.statusCode(), tooBig.body());
+            assertEquals(0, redis.total());
+
+            assertEquals(200, http.postBody("/api/visits", "{}").statusCode(), "a small body is read and ignored");
+            assertEquals(1, redis.total());
+        });
+    }
+
+    @Test
     void unknownPathsAndMethodsCountNothing() {
         TestApp.against(redis.url()).test(http -> {
             assertEquals(404, http.get("/nope").statusCode());
