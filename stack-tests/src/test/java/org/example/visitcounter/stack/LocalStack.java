@@ -370,7 +370,7 @@ public final class LocalStack implements AutoCloseable {
     }
 
     /** {@code count} consecutive ports free on 127.0.0.1, below the usual ephemeral range. */
-    private static int freePortBlock(int count) {
+    static int freePortBlock(int count) {
         for (int attempt = 0; attempt < 200; attempt++) {
             int base = ThreadLocalRandom.current().nextInt(15_000, 30_000 - count);
             boolean free = true;

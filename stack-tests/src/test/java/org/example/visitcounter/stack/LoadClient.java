@@ -1,0 +1,202 @@
+package org.example.visitcounter.stack;
+
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.function.Predicate;
+
+/**
+ * Steady load with exact bookkeeping: {@code connections} workers, each with its own HTTP/1.1
+ * client (so one kept-alive connection each), sending requests back to back until {@link #stop()}.
+ *
+ * <p>Unlike wrk, which abandons the requests in flight at its deadline (the server still counts
+ * them), stopping here lets every started request finish and records its outcome, so the test can
+ * compare Redis's total with the 2xx responses exactly. The client timeout (20 s) is well above
+ * nginx's worst case (a 5 s read timeout, up to 3 attempts within 7 s), so a timeout here would be
+ * a real hang, recorded as an error and never silently dropped.
+ *
+ * <p>Two of three requests are {@code GET /}, one is {@code POST /api/visits}: the POST exercises
+ * nginx's {@code non_idempotent} failover.
+ *
+ * <p>Like a browser (RFC 9112 section 9.3.1), a request that went out on a kept-alive connection
+ * which the server closed before sending a single byte back is sent once more, on a new
+ * connection: nginx closes idle keep-alive connections when it reloads or stops, and a request
+ * can cross that close on the wire. Such a request never reached a replica, so sending it again
+ * counts nothing twice (the exact Redis total checks that). Every such retry is recorded.
+ */
+final class LoadClient implements AutoCloseable {
+    static final Duration CLIENT_TIMEOUT = Duration.ofSeconds(20);
+
+    /** One request: when it ran (System.nanoTime), what came back. status -1 = a client-side error. */
+    record Sample(String method, long startNanos, long endNanos, int status, long visitCount, String servedBy,
+            String retryAfter, String error, int retries) {
+        boolean ok() {
+            return status / 100 == 2;
+        }
+
+        long latencyMillis() {
+            return (endNanos - startNanos) / 1_000_000;
+        }
+
+        @Override
+        public String toString() {
+            return method + " " + status + (error != null ? " " + error : "") + " after " + latencyMillis() + " ms"
+                    + (servedBy != null ? " from " + servedBy : "") + (retries > 0 ? " (retried)" : "");
+        }
+    }
+
+    private final URI base;
+    private final int connections;
+    private final ConcurrentLinkedQueue<Sample> samples = new ConcurrentLinkedQueue<>();
+    private final List<Thread> workers = new ArrayList<>();
+    private volatile boolean stopping;
+
+    private LoadClient(URI base, int connections) {
+        this.base = base;
+        this.connections = connections;
+    }
+
+    /** Starts {@code connections} workers against {@code base} (nginx's URL). */
+    static LoadClient start(URI base, int connections) {
+        var load = new LoadClient(base, connections);
+        for (int i = 0; i < connections; i++) {
+            int id = i;
+            load.workers.add(Thread.ofPlatform().name("load-" + i).daemon().start(() -> load.work(id)));
+        }
+        return load;
+    }
+
+    private void work(int id) {
+        try (HttpClient http = HttpClient.newBuilder()
+                .version(HttpClient.Version.HTTP_1_1)
+                .connectTimeout(Duration.ofSeconds(5))
+                .build()) {
+            for (long n = id; !stopping; n++) {
+                boolean post = n % 3 == 2;
+                var request = HttpRequest.newBuilder(base.resolve(post ? "/api/visits" : "/")).timeout(CLIENT_TIMEOUT);
+                request = post ? request.POST(HttpRequest.BodyPublishers.noBody()) : request.GET();
+                String method = post ? "POST" : "GET";
+                long start = System.nanoTime();
+                for (int retries = 0; ; retries++) {
+                    try {
+                        HttpResponse<Void> r = http.send(request.build(), HttpResponse.BodyHandlers.discarding());
+                        var h = r.headers();
+                        samples.add(new Sample(method, start, System.nanoTime(), r.statusCode(),
+                                h.firstValue("X-Visit-Count").map(Long::parseLong).orElse(-1L),
+                                h.firstValue("X-Served-By").orElse(null), h.firstValue("Retry-After").orElse(null), null,
+                                retries));
+                        break;
+                    } catch (IOException e) {
+                        if (retries == 0 && closedBeforeAnyByte(e)) {
+                            continue;
+                        }
+                        samples.add(new Sample(method, start, System.nanoTime(), -1, -1, null, null, e.toString(), retries));
+                        break;
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /** The JDK client's words for "the server closed the connection before any byte of a response". */
+    private static boolean closedBeforeAnyByte(IOException e) {
+        return String.valueOf(e.getMessage()).contains("received no bytes");
+    }
+
+    int connections() {
+        return connections;
+    }
+
+    /** The requests finished so far. */
+    List<Sample> samples() {
+        return List.copyOf(samples);
+    }
+
+    /** How many finished requests match, so far (for awaiting progress under load). */
+    long count(Predicate<Sample> which) {
+        return samples.stream().filter(which).count();
+    }
+
+    /**
+     * Stops starting requests, lets every worker finish the one it is in (at most the client
+     * timeout), and returns all of them.
+     */
+    Result stop() {
+        stopping = true;
+        for (Thread worker : workers) {
+            try {
+                worker.join(CLIENT_TIMEOUT.plusSeconds(10));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException(e);
+            }
+            if (worker.isAlive()) {
+                throw new IllegalStateException(worker.getName() + " did not finish its request in time");
+            }
+        }
+        return new Result(connections, samples());
+    }
+
+    @Override
+    public void close() {
+        if (!stopping) {
+            stop();
+        }
+    }
+
+    /** Everything the load saw, and the figures the tests assert on and print. */
+    record Result(int connections, List<Sample> samples) {
+        long ok() {
+            return samples.stream().filter(Sample::ok).count();
+        }
+
+        List<Sample> failures() {
+            return samples.stream().filter(s -> !s.ok()).toList();
+        }
+
+        /** Non-2xx outcomes by status ("error" for client-side errors such as a reset). */
+        Map<String, Long> failuresByStatus() {
+            var by = new TreeMap<String, Long>();
+            failures().forEach(s -> by.merge(s.status() < 0 ? "error" : Integer.toString(s.status()), 1L, Long::sum));
+            return by;
+        }
+
+        /** Requests sent a second time because the server closed a kept-alive connection first. */
+        long retried() {
+            return samples.stream().filter(s -> s.retries() > 0).count();
+        }
+
+        long maxLatencyMillis() {
+            return samples.stream().mapToLong(Sample::latencyMillis).max().orElse(0);
+        }
+
+        /** The X-Visit-Count of every 2xx. */
+        List<Long> visitCounts() {
+            return samples.stream().filter(Sample::ok).map(Sample::visitCount).toList();
+        }
+
+        /** How many 2xx carried a number another 2xx also carried (0: every visit has its own number). */
+        long duplicateCounts() {
+            return duplicates(visitCounts());
+        }
+
+        static long duplicates(Collection<Long> numbers) {
+            var seen = new HashMap<Long, Integer>();
+            numbers.forEach(n -> seen.merge(n, 1, Integer::sum));
+            return seen.values().stream().mapToLong(c -> c - 1).sum();
+        }
+    }
+}

@@ -1,0 +1,191 @@
+package org.example.visitcounter.stack;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A redis-server of the test's own, for faults that local-stack.sh does not make (it never
+ * restarts its Redis): killed, stopped gracefully, frozen, then started again on the same port
+ * with the same data directory, so the replicas (given {@code REDIS_URL}) find it where they left it.
+ *
+ * <p>Always with an append-only file, so that a restart keeps the data; the fsync policy is
+ * chosen per start. Its directory is under {@code stack-tests/target/redis-process/} for a
+ * post-mortem (redis.log, the AOF).
+ */
+final class RedisProcess implements AutoCloseable {
+    static final String TOTAL_KEY = "{visits}:total";
+    private static final Duration START_TIMEOUT = Duration.ofSeconds(30);
+
+    private final int port;
+    private final Path dir;
+    private final Thread shutdownHook;
+    private Process process;
+    private boolean frozen;
+
+    private RedisProcess(int port, Path dir) {
+        this.port = port;
+        this.dir = dir;
+        // If the test JVM dies without close(), this Redis must not outlive it.
+        this.shutdownHook = new Thread(() -> {
+            if (process != null) {
+                process.destroyForcibly();
+            }
+        }, "redis-process-stop");
+        Runtime.getRuntime().addShutdownHook(shutdownHook);
+    }
+
+    /** A new Redis on a free loopback port, AOF with {@code appendfsync}, answering PING. */
+    static RedisProcess start(String appendfsync) {
+        Path dir;
+        try {
+            Path parent = LocalStack.projectRoot().resolve("stack-tests/target/redis-process");
+            Files.createDirectories(parent);
+            dir = Files.createTempDirectory(parent, "redis-");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        var redis = new RedisProcess(LocalStack.freePortBlock(1), dir);
+        redis.startAgain(appendfsync);
+        return redis;
+    }
+
+    /** {@code redis://127.0.0.1:<port>}, for the stack's REDIS_URL. */
+    String url() {
+        return "redis://127.0.0.1:" + port;
+    }
+
+    long pid() {
+        return process.pid();
+    }
+
+    /** Starts redis-server again (after a kill or stop) on the same port and directory; returns once it answers PING. */
+    void startAgain(String appendfsync) {
+        if (process != null && process.isAlive()) {
+            throw new IllegalStateException("Redis is still running (pid " + process.pid() + ")");
+        }
+        try {
+            process = new ProcessBuilder("redis-server", "--bind", "127.0.0.1", "--port", Integer.toString(port),
+                    "--dir", dir.toString(), "--save", "", "--appendonly", "yes", "--appendfsync", appendfsync,
+                    "--daemonize", "no")
+                    .redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.appendTo(dir.resolve("redis.log").toFile()))
+                    .start();
+        } catch (IOException e) {
+            throw new UncheckedIOException("redis-server not found (apt-get install redis-server)", e);
+        }
+        frozen = false;
+        // Redis answers LOADING while it replays the AOF: ready means PING gets PONG.
+        LocalStack.await("redis-server on port " + port + " to answer PING", START_TIMEOUT,
+                () -> process.isAlive() && tryCli("PING").equals("PONG"));
+    }
+
+    /** SIGKILL: no shutdown, no final fsync; waits until the process is gone. */
+    void kill() {
+        if (frozen) {
+            thaw(); // a stopped process still dies of SIGKILL, but keep the state simple
+        }
+        process.destroyForcibly();
+        waitForExit();
+    }
+
+    /** SIGTERM: Redis's own graceful SHUTDOWN (flushes and fsyncs the AOF); waits until it exits 0. */
+    void terminate() {
+        process.destroy();
+        waitForExit();
+        assertEquals(0, process.exitValue(), "redis-server exit status after SIGTERM");
+    }
+
+    /** SIGSTOP: the kernel still accepts connections and queues commands; nothing is answered. */
+    void freeze() {
+        signal("STOP");
+        frozen = true;
+    }
+
+    /** SIGCONT: Redis runs the commands queued while it was frozen. */
+    void thaw() {
+        signal("CONT");
+        frozen = false;
+    }
+
+    /** The visit total, read with redis-cli. */
+    long total() {
+        String value = cli("GET", TOTAL_KEY);
+        return value.isEmpty() ? 0 : Long.parseLong(value);
+    }
+
+    String cli(String... args) {
+        var command = new ArrayList<>(List.of("redis-cli", "-h", "127.0.0.1", "-p", Integer.toString(port)));
+        command.addAll(List.of(args));
+        return run(command, true);
+    }
+
+    private String tryCli(String... args) {
+        var command = new ArrayList<>(List.of("redis-cli", "-h", "127.0.0.1", "-p", Integer.toString(port)));
+        command.addAll(List.of(args));
+        return run(command, false);
+    }
+
+    @Override
+    public void close() {
+        try {
+            if (process != null && process.isAlive()) {
+                if (frozen) {
+                    thaw(); // SIGTERM is not acted on by a stopped process
+                }
+                process.destroyForcibly();
+                waitForExit();
+            }
+        } finally {
+            try {
+                Runtime.getRuntime().removeShutdownHook(shutdownHook);
+            } catch (IllegalStateException e) {
+                // the JVM is already shutting down
+            }
+        }
+    }
+
+    private void signal(String signal) {
+        run(List.of("kill", "-s", signal, Long.toString(process.pid())), true);
+    }
+
+    private void waitForExit() {
+        try {
+            if (!process.waitFor(30, TimeUnit.SECONDS)) {
+                fail("redis-server (pid " + process.pid() + ") did not exit");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static String run(List<String> command, boolean mustSucceed) {
+        try {
+            Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+            if (!p.waitFor(10, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                fail(String.join(" ", command) + " did not finish");
+            }
+            if (mustSucceed && (p.exitValue() != 0 || out.startsWith("Could not connect") || out.startsWith("ERR"))) {
+                fail(String.join(" ", command) + " failed: " + out);
+            }
+            return out;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+}
