@@ -43,8 +43,8 @@ public final class VisitCounterApp {
             config.http.maxRequestSize = MAX_BODY_BYTES;
             // Javalin copies each response through a new buffer of this size, by default Jetty's
             // whole 32 KB output buffer: two thirds of the bytes a request allocated. The page is
-            // under 1 KB; a larger response (/metrics) just takes more turns of the copy loop.
-            config.http.responseBufferSize = 4096;
+            // about 1 KB; a larger response (/metrics) just takes more turns of the copy loop.
+            config.http.responseBufferSize = 1024;
             config.staticFiles.add(files -> {
                 files.hostedPath = "/static";
                 if (settings.staticDir().isPresent()) { // the dev container syncs edits here
