@@ -142,7 +142,7 @@ class FaultToleranceTest {
     void redisKilledForFiveSecondsGives503WithinTheDeadlineAndTheReplicasRecover() {
         long[] readyMillis = new long[1];
         Run run = underLoad("1 Redis SIGKILL 5 s", redis::kill, load -> {
-            hold(OUTAGE);
+            LocalStack.pause(OUTAGE); // the outage's length, not a stand-in for readiness
             redis.startAgain("always");
             readyMillis[0] = millisUntilAllReady();
             awaitCountingResumes(load);
@@ -159,7 +159,7 @@ class FaultToleranceTest {
     void redisFrozenForFiveSecondsCountsNothingForRequestsThatGot503() {
         long refusedBefore = tooLateRefusals();
         Run run = underLoad("1b Redis SIGSTOP 5 s", redis::freeze, load -> {
-            hold(OUTAGE);
+            LocalStack.pause(OUTAGE); // the outage's length, not a stand-in for readiness
             redis.thaw();
             awaitCountingResumes(load);
         });
@@ -395,16 +395,6 @@ class FaultToleranceTest {
             }
         }
         return 0;
-    }
-
-    /** The length of a fault or of load (Redis down for 5 s): not a stand-in for readiness. */
-    private static void hold(Duration duration) {
-        try {
-            Thread.sleep(duration);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
     }
 
     private static void printFigures() {

@@ -347,6 +347,16 @@ public final class LocalStack implements AutoCloseable {
     }
 
     private static String run(List<String> command, int expectedStatus) {
+        Outcome outcome = execute(command);
+        assertEquals(expectedStatus, outcome.status(), () -> String.join(" ", command) + ": " + outcome.output());
+        return outcome.output();
+    }
+
+    /** What a short command (kill, redis-cli) exited with and printed. */
+    record Outcome(int status, String output) {}
+
+    /** Runs a short command to its end (30 s at most) and returns its exit status and output. */
+    static Outcome execute(List<String> command) {
         try {
             Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
             String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
@@ -354,8 +364,7 @@ public final class LocalStack implements AutoCloseable {
                 p.destroyForcibly();
                 fail(String.join(" ", command) + " did not finish");
             }
-            assertEquals(expectedStatus, p.exitValue(), () -> String.join(" ", command) + ": " + out);
-            return out;
+            return new Outcome(p.exitValue(), out);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         } catch (InterruptedException e) {
@@ -394,7 +403,7 @@ public final class LocalStack implements AutoCloseable {
         }
     }
 
-    private static void pause(Duration d) {
+    static void pause(Duration d) {
         try {
             Thread.sleep(d);
         } catch (InterruptedException e) {

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -170,22 +169,12 @@ final class RedisProcess implements AutoCloseable {
     }
 
     private static String run(List<String> command, boolean mustSucceed) {
-        try {
-            Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
-            if (!p.waitFor(10, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                fail(String.join(" ", command) + " did not finish");
-            }
-            if (mustSucceed && (p.exitValue() != 0 || out.startsWith("Could not connect") || out.startsWith("ERR"))) {
-                fail(String.join(" ", command) + " failed: " + out);
-            }
-            return out;
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
+        LocalStack.Outcome outcome = LocalStack.execute(command);
+        String out = outcome.output().trim();
+        // redis-cli exits 0 on an error reply: look at what it printed too.
+        if (mustSucceed && (outcome.status() != 0 || out.startsWith("Could not connect") || out.startsWith("ERR"))) {
+            fail(String.join(" ", command) + " failed: " + out);
         }
+        return out;
     }
 }
