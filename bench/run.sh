@@ -195,6 +195,7 @@ load default 10 "$WARMUP"
 log "proxy ceiling: nginx with the generated config in front of a trivial upstream"
 mkdir -p "$WORK/proxy/trivial/tmp"
 PAGE_BYTES=$(curl -fsS "$(url 0)" | wc -c)
+OK_TOTAL[ours]=$((OK_TOTAL[ours] + 1)) # that page was a visit too
 sed -e "s|@DIR@|$WORK/proxy/trivial|g" -e "s|@PORT1@|$((BASE_PORT + 22))|" -e "s|@PORT2@|$((BASE_PORT + 23))|" \
     -e "s|@PORT3@|$((BASE_PORT + 24))|" -e "s|@BODY@|$(head -c "$PAGE_BYTES" /dev/zero | tr '\0' x)|" \
     "$ROOT/bench/trivial-upstream.conf" >"$WORK/proxy/trivial/nginx.conf"
