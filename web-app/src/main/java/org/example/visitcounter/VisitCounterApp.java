@@ -7,7 +7,7 @@ import io.javalin.http.staticfiles.Location;
 import java.io.IOException;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import org.eclipse.jetty.http.BadMessageException;
+import org.eclipse.jetty.http.HttpException;
 import org.eclipse.jetty.http.UriCompliance;
 import org.example.visitcounter.RedisRetry.RedisUnavailableException;
 import org.example.visitcounter.RedisVisits.Tally;
@@ -94,7 +94,7 @@ public final class VisitCounterApp {
                     .header("Cache-Control", "no-store")
                     .result("The visit counter cannot reach its database right now. Please try again in a moment."));
             // Jetty's verdicts on a body it could not read (bad chunk framing, early end).
-            config.routes.exception(BadMessageException.class, VisitCounterApp::malformed);
+            config.routes.exception(HttpException.RuntimeException.class, VisitCounterApp::malformed);
             config.routes.exception(IOException.class, VisitCounterApp::malformed);
             config.routes.exception(Exception.class, (e, ctx) -> {
                 log.error("Unexpected error serving {} {}", ctx.method(), ctx.path(), e);
