@@ -82,7 +82,8 @@ start_stack() {
     local name=$1 base=$((BASE_PORT + $2)) deadline
     shift 2
     mkdir -p "$WORK/$name"
-    env HTTP_PORT="$base" REDIS_PORT="$((base + 1))" WEB_BASE_PORT="$((base + 2))" \
+    # Three replicas whatever the caller's environment says: the ceilings and the tables assume it.
+    env REPLICAS=3 HTTP_PORT="$base" REDIS_PORT="$((base + 1))" WEB_BASE_PORT="$((base + 2))" \
         STATE_DIR="$WORK/$name/state" JAVA_HOME="$JAVA_HOME" "$@" \
         "$ROOT/scripts/local-stack.sh" >"$WORK/$name/local-stack.log" 2>&1 &
     STACK_PID[$name]=$!
@@ -150,13 +151,11 @@ run_wrk() {
 FIGURES=$WORK/figures.txt
 : >"$FIGURES"
 record() { echo "$1 $2" >>"$FIGURES"; }
-median() { # KEY: "median (min–max)" of the recorded values
-    grep "^$1 " "$FIGURES" | cut -d' ' -f2 | sort -g |
-        awk '{ v[NR] = $1 } END { if (NR == 0) { print "n/a"; exit }
-            m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-            printf "%s (%s–%s)", m, v[1], v[NR] }'
+values() { grep "^$1 " "$FIGURES" | cut -d' ' -f2 | sort -g; } # KEY: its recorded values, sorted
+med() { # KEY: the median of its values
+    values "$1" | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
-med() { grep "^$1 " "$FIGURES" | cut -d' ' -f2 | sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+median() { echo "$(med "$1") ($(values "$1" | head -n 1)–$(values "$1" | tail -n 1))"; } # KEY: "median (min–max)"
 WRK_SEQ=0
 declare -A OK_TOTAL=()
 
