@@ -2,6 +2,7 @@ package org.example.visitcounter.stack;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
@@ -75,6 +76,21 @@ class RoundRobinTest {
         var health = get(stack.uri("/nginx-health"));
         assertEquals(200, health.statusCode());
         assertEquals("ok", health.body().trim());
+    }
+
+    @Test
+    @Order(1)
+    void replicasListenOnTheLoopbackAddressOnly() {
+        // local-stack.sh sets HOST=127.0.0.1. 127.0.0.2 is this machine too (all of 127/8 is
+        // loopback), so it reaches a replica bound to every interface but not one bound to 127.0.0.1.
+        for (String replica : stack.replicaNames()) {
+            int port = stack.replicaUri(replica).getPort();
+            assertThrows(java.net.ConnectException.class, () -> {
+                try (var socket = new java.net.Socket()) {
+                    socket.connect(new java.net.InetSocketAddress("127.0.0.2", port), 2000);
+                }
+            }, replica + " accepts connections on 127.0.0.2:" + port);
+        }
     }
 
     @Test
