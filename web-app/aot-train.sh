@@ -10,7 +10,8 @@
 # by bench/run.sh: one procedure for the image and the benchmark.
 #
 # Usage: aot-train.sh JAVA JVM_OPTIONS_FILE JAR OUTPUT
-# Needs redis-server, and wget or curl, on the PATH. Ports: AOT_HTTP_PORT (default 18080) and
+# Needs redis-server (or AOT_REDIS_SERVER, the command that starts one), and wget or curl, on the
+# PATH. Ports: AOT_HTTP_PORT (default 18080) and
 # AOT_REDIS_PORT (default 16379) on 127.0.0.1. POSIX sh: it runs on Alpine's busybox too.
 set -eu
 
@@ -42,8 +43,11 @@ else
     post() { wget -q -T 5 -O /dev/null --post-data= "$1"; }
 fi
 
-redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no --dir "$work" \
-    --logfile "$work/redis.log" &
+# Redis keeps nothing on disk and logs to stdout, so it can also run from another root
+# (AOT_REDIS_SERVER="chroot DIR redis-server" in the image build); chroot execs it: same pid.
+# shellcheck disable=SC2086 # AOT_REDIS_SERVER is a command and its arguments
+${AOT_REDIS_SERVER:-redis-server} --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no \
+    --dir / --logfile "" >"$work/redis.log" 2>&1 &
 redis_pid=$!
 
 rm -f "$output"
