@@ -1,0 +1,298 @@
+package org.example.visitcounter.stack;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The development loop of README.md on the real engine: {@code docker compose -f compose.yaml -f
+ * dev.compose.yaml up --build --watch}, then edits of the repository's own files as a developer
+ * makes them, each undone afterwards: a stylesheet (sync), a Java source (sync, then the dev
+ * replicas recompile and replace their JVMs one at a time) and the pom (rebuild).
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class ComposeDevLoopTest {
+    private static final String WATCH = "compose -f compose.yaml -f dev.compose.yaml up --build --watch";
+    private static final String DOWN = "compose -f compose.yaml -f dev.compose.yaml down -v";
+    private static final Duration START = Duration.ofMinutes(10);
+    private static final int REPLICAS = 3;
+    private static final Path STYLESHEET = Path.of("web-app/src/main/resources/public/style.css");
+    private static final Path PAGE = Path.of("web-app/src/main/java/org/example/visitcounter/VisitPage.java");
+    private static final Path POM = Path.of("web-app/pom.xml");
+    private static final String LABEL = "<p class=\"label\">This page has been visited</p>";
+
+    @TempDir
+    static Path tmp;
+
+    private static DockerCli docker;
+    private static Process watch;
+    private static Path watchLog;
+    private static URI base;
+    private static final HttpClient HTTP = HttpClient.newBuilder()
+            .version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(Duration.ofSeconds(2))
+            .build();
+
+    @BeforeAll
+    static void startWatch() throws Exception {
+        DockerCli.assumeEngine();
+        int httpPort = DockerCli.freePort();
+        int jdwp = freeRange(REPLICAS);
+        Map<String, String> env = DockerCli.projectEnv("vc-devloop-" + ProcessHandle.current().pid(), httpPort);
+        env.put("REDIS_DEV_PORT", Integer.toString(DockerCli.freePort()));
+        env.put("JDWP_PORTS", jdwp + "-" + (jdwp + REPLICAS - 1));
+        docker = new DockerCli(env);
+        base = URI.create("http://127.0.0.1:" + httpPort);
+        watchLog = tmp.resolve("watch.log");
+        watch = docker.start(watchLog, WATCH);
+        awaitTrue(START, "nginx serving GET /api/visits", () -> status("/api/visits") == 200);
+        // Compose starts watching once the stack is up; a change before that would be missed.
+        awaitTrue(Duration.ofSeconds(60), "compose watch watching", () -> log().contains("Watch enabled"));
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        if (watch != null) {
+            watch.destroy();
+            watch.waitFor();
+        }
+        if (docker != null) {
+            docker.docker(Duration.ofMinutes(2), DOWN).ok("compose down");
+        }
+    }
+
+    @Test
+    @Order(1)
+    void anEditedStylesheetIsServedWithinTwoSeconds() throws Exception {
+        String marker = "/* dev-loop " + System.nanoTime() + " */";
+        try (var edit = Edit.append(STYLESHEET, "\n" + marker + "\n")) {
+            long saved = System.nanoTime();
+            awaitTrue(Duration.ofSeconds(10), "the edited stylesheet through nginx",
+                    () -> body("/static/style.css").contains(marker));
+            double seconds = (System.nanoTime() - saved) / 1e9;
+            System.out.printf("dev loop: stylesheet edit served after %.2f s%n", seconds);
+            assertTrue(seconds <= 2.0, "a stylesheet edit must be served within 2 s; took " + seconds + " s");
+        }
+    }
+
+    @Test
+    @Order(2)
+    void anEditedJavaSourceIsServedByEveryReplicaWithoutAFailedRequest() throws Exception {
+        String marker = "visited (" + System.nanoTime() + ")";
+        var refresher = new Refresher(marker);
+        try (var edit = Edit.replace(PAGE, LABEL, LABEL.replace("visited", marker))) {
+            long saved = System.nanoTime();
+            refresher.start();
+            awaitTrue(Duration.ofSeconds(90), "every replica serving the edited page",
+                    () -> refresher.replicasWithMarker() == REPLICAS);
+            double seconds = (System.nanoTime() - saved) / 1e9;
+            refresher.stop();
+            System.out.printf("dev loop: Java edit served by all %d replicas after %.1f s; a client refreshing every"
+                    + " 100 ms got %d answers, %d of them not 200%n", REPLICAS, seconds, refresher.answers.get(),
+                    refresher.failures.get());
+            assertEquals(0, refresher.failures.get(), "no request may fail while the replicas are replaced");
+        } finally {
+            refresher.stop();
+        }
+        // The undo is a change too: wait until every replica serves the original page again.
+        var after = new Refresher(LABEL);
+        after.start();
+        try {
+            awaitTrue(Duration.ofSeconds(90), "every replica serving the original page",
+                    () -> after.replicasWithMarker() == REPLICAS);
+        } finally {
+            after.stop();
+        }
+    }
+
+    @Test
+    @Order(3)
+    void aPomChangeRebuildsTheImageAndRecreatesTheReplicas() throws Exception {
+        Set<String> before = webContainerIds();
+        assertEquals(REPLICAS, before.size(), "web containers before: " + before);
+        try (var edit = Edit.append(POM, "\n<!-- dev-loop " + System.nanoTime() + " -->\n")) {
+            long saved = System.nanoTime();
+            awaitTrue(Duration.ofMinutes(5), "new web containers after the rebuild", () -> {
+                Set<String> now = webContainerIds();
+                return now.size() == REPLICAS && now.stream().noneMatch(before::contains);
+            });
+            awaitTrue(Duration.ofMinutes(2), "the rebuilt stack serving", () -> status("/") == 200);
+            System.out.printf("dev loop: pom.xml edit rebuilt and recreated %d replicas, serving after %.1f s%n",
+                    REPLICAS, (System.nanoTime() - saved) / 1e9);
+            assertTrue(log().contains("Rebuilding service \"web\""), "compose watch says it rebuilt web");
+        }
+    }
+
+    /** GET / every 100 ms: which replicas answered with the marker, and how many answers were not 200. */
+    private static final class Refresher {
+        final String marker;
+        final Set<String> withMarker = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        final AtomicInteger answers = new AtomicInteger();
+        final AtomicInteger failures = new AtomicInteger();
+        private volatile boolean stopping;
+        private Thread thread;
+
+        Refresher(String marker) {
+            this.marker = marker;
+        }
+
+        void start() {
+            thread = Thread.ofPlatform().daemon().name("refresher").start(() -> {
+                long deadline = System.nanoTime() + Duration.ofMinutes(5).toNanos();
+                while (!stopping && System.nanoTime() < deadline) {
+                    try {
+                        HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(base.resolve("/"))
+                                .timeout(Duration.ofSeconds(10)).GET().build(), HttpResponse.BodyHandlers.ofString());
+                        answers.incrementAndGet();
+                        if (r.statusCode() != 200) {
+                            failures.incrementAndGet();
+                        } else if (r.body().contains(marker)) {
+                            r.headers().firstValue("X-Served-By").ifPresent(withMarker::add);
+                        }
+                    } catch (IOException e) {
+                        answers.incrementAndGet();
+                        failures.incrementAndGet();
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                    try {
+                        Thread.sleep(100); // the refresh interval of the simulated browser, not a wait for readiness
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                }
+            });
+        }
+
+        int replicasWithMarker() {
+            return withMarker.size();
+        }
+
+        void stop() throws InterruptedException {
+            stopping = true;
+            if (thread != null) {
+                thread.join(Duration.ofSeconds(15));
+            }
+        }
+    }
+
+    /** A file of the repository changed for a test and put back as it was on close. */
+    private record Edit(Path file, byte[] original) implements AutoCloseable {
+        static Edit append(Path relative, String text) throws IOException {
+            Path file = ComposeLintTest.projectRoot().resolve(relative);
+            var edit = new Edit(file, Files.readAllBytes(file));
+            Files.writeString(file, Files.readString(file) + text);
+            return edit;
+        }
+
+        static Edit replace(Path relative, String from, String to) throws IOException {
+            Path file = ComposeLintTest.projectRoot().resolve(relative);
+            String content = Files.readString(file);
+            assertTrue(content.contains(from), relative + " no longer contains " + from);
+            var edit = new Edit(file, content.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            Files.writeString(file, content.replace(from, to));
+            return edit;
+        }
+
+        @Override
+        public void close() throws IOException {
+            Files.write(file, original);
+        }
+    }
+
+    private static Set<String> webContainerIds() {
+        String out = docker.docker(Duration.ofSeconds(30), "compose -f compose.yaml -f dev.compose.yaml ps -q web")
+                .ok("compose ps").output();
+        Set<String> ids = new HashSet<>(Arrays.asList(out.strip().split("\\s+")));
+        ids.remove("");
+        return ids;
+    }
+
+    private static int status(String path) {
+        try {
+            return HTTP.send(HttpRequest.newBuilder(base.resolve(path)).timeout(Duration.ofSeconds(5)).GET().build(),
+                    HttpResponse.BodyHandlers.discarding()).statusCode();
+        } catch (IOException e) {
+            return -1;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return -1;
+        }
+    }
+
+    private static String body(String path) {
+        try {
+            return HTTP.send(HttpRequest.newBuilder(base.resolve(path)).timeout(Duration.ofSeconds(5)).GET().build(),
+                    HttpResponse.BodyHandlers.ofString()).body();
+        } catch (IOException e) {
+            return "";
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return "";
+        }
+    }
+
+    private static String log() {
+        try {
+            return Files.readString(watchLog);
+        } catch (IOException e) {
+            return "";
+        }
+    }
+
+    private static void awaitTrue(Duration within, String what, BooleanSupplier condition) throws InterruptedException {
+        long deadline = System.nanoTime() + within.toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                String log = log();
+                fail(what + ": not within " + within + "; compose watch's last output:\n"
+                        + log.substring(Math.max(0, log.length() - 4000)));
+            }
+            if (!watch.isAlive()) {
+                fail(what + ": `docker " + WATCH + "` exited with " + watch.exitValue() + ":\n" + log());
+            }
+            Thread.sleep(50); // between polls
+        }
+    }
+
+    /** The first of {@code count} consecutive free ports. */
+    private static int freeRange(int count) {
+        for (int attempt = 0; attempt < 50; attempt++) {
+            int first = 20000 + (int) (Math.random() * 20000);
+            boolean free = true;
+            for (int p = first; p < first + count && free; p++) {
+                try (var socket = new java.net.ServerSocket(p, 1, java.net.InetAddress.getLoopbackAddress())) {
+                    socket.getLocalPort();
+                } catch (IOException taken) {
+                    free = false;
+                }
+            }
+            if (free) {
+                return first;
+            }
+        }
+        throw new IllegalStateException("no " + count + " consecutive free ports");
+    }
+}

@@ -1,0 +1,265 @@
+package org.example.visitcounter.stack;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The production overlay on the real engine, with README.md's commands: build, push to a
+ * registry (Debian's docker-registry on loopback, started and stopped here), and `up -d --wait`
+ * on a host that has to pull the images it lacks; then what the overlay promises: the Redis
+ * password secret, read-only root file systems, non-root users without capabilities, nginx
+ * hiding the operational endpoints, the rate limit, and the count surviving `down` + `up` but
+ * not `down -v`.
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class ComposeProdTest {
+    private static final String FILES = "compose -f compose.yaml -f prod.compose.yaml ";
+    private static final Duration BUILD = Duration.ofMinutes(15);
+    private static final Duration UP = Duration.ofMinutes(3);
+    private static final Path SECRET = Path.of("secrets/redis_password.txt");
+
+    @TempDir
+    static Path tmp;
+
+    private static DockerCli docker;
+    private static URI base;
+    private static String registry;
+    private static String tag;
+    private static Process registryProcess;
+    private static Path secret;
+    private static boolean secretCreatedHere;
+    private static final HttpClient HTTP = HttpClient.newBuilder()
+            .version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(Duration.ofSeconds(2))
+            .build();
+
+    @BeforeAll
+    static void prepare() throws Exception {
+        DockerCli.assumeEngine();
+        secret = ComposeLintTest.projectRoot().resolve(SECRET);
+        if (!Files.exists(secret)) {
+            // README's step: a random password, readable by the containers' users. A developer's
+            // own secret is used as it is and never touched.
+            Files.createDirectories(secret.getParent());
+            byte[] random = new byte[32];
+            new SecureRandom().nextBytes(random);
+            Files.writeString(secret, HexFormat.of().formatHex(random) + "\n");
+            Files.setPosixFilePermissions(secret, PosixFilePermissions.fromString("rw-r--r--"));
+            secretCreatedHere = true;
+        }
+        registry = "127.0.0.1:" + startRegistry();
+        tag = "prod-test-" + ProcessHandle.current().pid();
+        int httpPort = DockerCli.freePort();
+        Map<String, String> env = DockerCli.projectEnv("vc-prod-" + ProcessHandle.current().pid(), httpPort);
+        env.put("REGISTRY", registry);
+        env.put("TAG", tag);
+        docker = new DockerCli(env);
+        base = URI.create("http://127.0.0.1:" + httpPort);
+    }
+
+    @AfterAll
+    static void cleanUp() throws Exception {
+        try {
+            if (docker != null) {
+                docker.docker(Duration.ofMinutes(2), FILES + "down -v").ok("compose down -v");
+                for (String image : appImages()) {
+                    docker.run(Duration.ofMinutes(1), "image", "rm", "--force", image);
+                }
+            }
+        } finally {
+            if (registryProcess != null) {
+                registryProcess.destroy();
+                registryProcess.waitFor();
+            }
+            if (secretCreatedHere) {
+                Files.deleteIfExists(secret);
+            }
+        }
+    }
+
+    @Test
+    @Order(1)
+    void buildPushAndAHostThatPulls() throws Exception {
+        docker.docker(BUILD, FILES + "build").ok("compose build");
+        docker.docker(BUILD, FILES + "push").ok("compose push");
+        for (String image : appImages()) {
+            String repository = image.substring(registry.length() + 1, image.lastIndexOf(':'));
+            String tags = get(URI.create("http://" + registry + "/v2/" + repository + "/tags/list")).body();
+            assertTrue(tags.contains('"' + tag + '"'), "the registry has " + image + ": " + tags);
+            // The host has only what the registry gives it.
+            docker.run(Duration.ofMinutes(1), "image", "rm", image).ok("image rm " + image);
+        }
+        String up = docker.docker(UP, FILES + "up -d --wait").ok("compose up -d --wait").output();
+        for (String image : appImages()) {
+            docker.run(Duration.ofSeconds(30), "image", "inspect", image).ok("pulled " + image + "; up said:\n" + up);
+        }
+        assertEquals(200, get(base.resolve("/")).statusCode());
+    }
+
+    @Test
+    @Order(2)
+    void redisRefusesAClientWithoutThePassword() throws Exception {
+        String password = Files.readString(secret).strip();
+        String anonymous = docker.docker(Duration.ofSeconds(30), FILES + "exec -T redis redis-cli ping").output();
+        assertTrue(anonymous.contains("NOAUTH"), "redis-cli without the password: " + anonymous);
+        String inspect = docker.docker(Duration.ofSeconds(30), FILES + "ps -q redis").ok("ps").output().strip();
+        String config = docker.run(Duration.ofSeconds(30), "inspect", inspect).ok("inspect").output();
+        assertFalse(config.contains(password), "the password must not be in the container's configuration");
+        assertTrue(docker.run(Duration.ofSeconds(30), "exec", "-e", "REDISCLI_AUTH=" + password, inspect,
+                "redis-cli", "ping").ok("redis-cli with the password").output().contains("PONG"));
+    }
+
+    @Test
+    @Order(3)
+    void everyContainerIsReadOnlyUnprivilegedAndWithoutCapabilities() {
+        Map<String, String> users = Map.of("web", "10001", "nginx", "101", "redis", "999");
+        for (var service : users.entrySet()) {
+            String ids = docker.docker(Duration.ofSeconds(30), FILES + "ps -q " + service.getKey()).ok("ps").output();
+            for (String id : ids.strip().split("\\s+")) {
+                String host = docker.run(Duration.ofSeconds(30), "inspect", "-f",
+                        "{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapDrop}} {{.HostConfig.SecurityOpt}}", id)
+                        .ok("inspect").output().strip();
+                assertEquals("true [ALL] [no-new-privileges:true]", host, service.getKey() + " " + id);
+                assertEquals(service.getValue(), docker.run(Duration.ofSeconds(30), "exec", id, "id", "-u")
+                        .ok("id -u").output().strip(), service.getKey() + "'s user");
+                var write = docker.run(Duration.ofSeconds(30), "exec", id, "sh", "-c", "echo x > /probe");
+                assertNotEquals(0, write.exit(), service.getKey() + " could write its root file system");
+                assertTrue(write.output().contains("Read-only file system"), write.output());
+            }
+        }
+    }
+
+    @Test
+    @Order(4)
+    void nginxHidesTheOperationalEndpointsAndLimitsTheRate() throws Exception {
+        for (String path : List.of("/metrics", "/healthz", "/readyz")) {
+            assertEquals(404, get(base.resolve(path)).statusCode(), path + " at nginx");
+        }
+        // 20 requests/s with bursts of 40 per client: 80 back to back run into the limit.
+        int ok = 0;
+        int limited = 0;
+        for (int i = 0; i < 80; i++) {
+            int status = get(base.resolve("/api/visits")).statusCode();
+            if (status == 200) {
+                ok++;
+            } else if (status == 429) {
+                limited++;
+            } else {
+                fail("unexpected status " + status);
+            }
+        }
+        System.out.printf("prod: 80 requests back to back: %d × 200, %d × 429%n", ok, limited);
+        assertTrue(ok >= 40, "the burst of 40 passes: " + ok);
+        assertTrue(limited > 0, "beyond it, 429");
+        awaitStatus("/api/visits", 200); // the bucket refills
+    }
+
+    @Test
+    @Order(5)
+    void theCountSurvivesDownAndUpButNotDownWithVolumes() throws Exception {
+        for (int i = 0; i < 3; i++) {
+            awaitStatus("/", 200); // a 429 (the rate limit of the test before) never reaches a replica
+        }
+        long before = total();
+        assertTrue(before >= 3, "counted: " + before);
+        docker.docker(UP, FILES + "down").ok("compose down");
+        docker.docker(UP, FILES + "up -d --wait").ok("compose up -d --wait");
+        assertEquals(before, total(), "the count after down + up");
+        docker.docker(UP, FILES + "down -v").ok("compose down -v");
+        docker.docker(UP, FILES + "up -d --wait").ok("compose up -d --wait");
+        assertEquals(0, total(), "the count after down -v + up");
+    }
+
+    /** GET /api/visits (counts nothing): the total. */
+    private static long total() throws Exception {
+        HttpResponse<String> response = awaitStatus("/api/visits", 200);
+        Matcher m = Pattern.compile("\"total\"\\s*:\\s*(\\d+)").matcher(response.body());
+        assertTrue(m.find(), response.body());
+        return Long.parseLong(m.group(1));
+    }
+
+    private static HttpResponse<String> awaitStatus(String path, int status) throws Exception {
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (true) {
+            HttpResponse<String> response = get(base.resolve(path));
+            if (response.statusCode() == status) {
+                return response;
+            }
+            if (System.nanoTime() > deadline) {
+                fail(path + ": " + response.statusCode() + " " + response.body());
+            }
+            Thread.sleep(100); // between polls
+        }
+    }
+
+    private static HttpResponse<String> get(URI uri) throws IOException, InterruptedException {
+        return HTTP.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(10)).GET().build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    private static List<String> appImages() {
+        return List.of(registry + "/visit-counter-web:" + tag, registry + "/visit-counter-nginx:" + tag);
+    }
+
+    /** Debian's docker-registry on a free loopback port, storing into a temporary directory. */
+    private static int startRegistry() throws Exception {
+        int port = DockerCli.freePort();
+        Path config = tmp.resolve("registry.yml");
+        Files.writeString(config, """
+                version: 0.1
+                storage:
+                  filesystem:
+                    rootdirectory: %s
+                http:
+                  addr: 127.0.0.1:%d
+                """.formatted(tmp.resolve("registry-data"), port));
+        try {
+            registryProcess = new ProcessBuilder("docker-registry", "serve", config.toString())
+                    .redirectErrorStream(true)
+                    .redirectOutput(tmp.resolve("registry.log").toFile())
+                    .start();
+        } catch (IOException e) {
+            throw new IOException("docker-registry is missing: apt-get install docker-registry", e);
+        }
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (true) {
+            try {
+                if (get(URI.create("http://127.0.0.1:" + port + "/v2/")).statusCode() == 200) {
+                    return port;
+                }
+            } catch (IOException notYet) {
+                if (!registryProcess.isAlive() || System.nanoTime() > deadline) {
+                    fail("docker-registry did not answer on port " + port + ": "
+                            + Files.readString(tmp.resolve("registry.log")));
+                }
+            }
+            Thread.sleep(50); // between polls
+        }
+    }
+}
