@@ -118,7 +118,8 @@ cmd_stop() {
         return
     fi
     pid=$(cat "$pidfile")
-    if kill -0 "$pid" 2>/dev/null; then
+    # Only that dockerd: a pid left from an earlier boot may belong to something else by now.
+    if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ]; then
         kill -TERM "$pid"
         local deadline=$((SECONDS + 30))
         while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
