@@ -10,12 +10,17 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Comparator;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.extension.AfterAllCallback;
 import org.junit.jupiter.api.extension.BeforeAllCallback;
 import org.junit.jupiter.api.extension.BeforeEachCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
 import org.testcontainers.DockerClientFactory;
 import org.testcontainers.containers.GenericContainer;
+import org.testcontainers.containers.wait.strategy.Wait;
+import org.testcontainers.containers.wait.strategy.WaitStrategy;
 import org.testcontainers.utility.DockerImageName;
 import com.github.dockerjava.api.model.ExposedPort;
 import com.github.dockerjava.api.model.PortBinding;
@@ -25,10 +30,13 @@ import com.github.dockerjava.api.model.Ports;
  * A real Redis for the tests, empty before each test: a Testcontainers container where Docker
  * runs, otherwise this machine's {@code redis-server} on a free loopback port. Either way it can
  * be stopped, started again on the same port with its data (AOF), frozen and thawed.
+ *
+ * <p>The container's image is the project's one Redis pin: {@code REDIS_IMAGE} when set, as for
+ * Compose, otherwise the default in the repository's compose.yaml.
  */
 final class RealRedis implements BeforeAllCallback, AfterAllCallback, BeforeEachCallback {
-    static final String IMAGE = "redis:7.4.6-alpine";
     private static final Duration READY_WITHIN = Duration.ofSeconds(30);
+    private static final Pattern COMPOSE_PIN = Pattern.compile("(?m)^x-redis-image: &redis-image \\$\\{REDIS_IMAGE:-([^}]+)}$");
 
     private final int port = freePort();
     private Backend backend;
@@ -43,13 +51,15 @@ final class RealRedis implements BeforeAllCallback, AfterAllCallback, BeforeEach
 
     @Override
     public void beforeAll(ExtensionContext context) throws Exception {
-        backend = DockerClientFactory.instance().isDockerAvailable() ? new Container(port) : new LocalProcess(port);
+        backend = DockerClientFactory.instance().isDockerAvailable() ? new Container(image(), port) : new LocalProcess(port);
         start();
     }
 
     @Override
     public void afterAll(ExtensionContext context) {
-        backend.remove();
+        if (backend != null) {
+            backend.remove();
+        }
     }
 
     @Override
@@ -64,20 +74,25 @@ final class RealRedis implements BeforeAllCallback, AfterAllCallback, BeforeEach
         backend.start();
         Instant deadline = Instant.now().plus(READY_WITHIN);
         while (true) {
+            String last;
             try {
-                if (command("PING").startsWith("+PONG")) {
+                last = command("PING");
+                if (last.startsWith("+PONG")) {
                     return;
                 }
             } catch (IOException notYet) {
-                if (Instant.now().isAfter(deadline)) {
-                    throw new IOException("Redis did not answer PING on port " + port + " within " + READY_WITHIN, notYet);
-                }
+                last = notYet.toString();
+            }
+            // Also a reply such as -LOADING (the AOF still replaying) is not ready yet.
+            if (Instant.now().isAfter(deadline)) {
+                throw new IOException("Redis did not answer PING on port " + port + " within " + READY_WITHIN
+                        + " (last: " + last + ")");
             }
             pause();
         }
     }
 
-    /** A graceful stop (SHUTDOWN saves the AOF), so a later start keeps the data. */
+    /** A graceful stop (SIGTERM: Redis syncs its AOF and exits), so a later start keeps the data. */
     void stop() throws IOException {
         backend.stop();
     }
@@ -136,6 +151,25 @@ final class RealRedis implements BeforeAllCallback, AfterAllCallback, BeforeEach
             Thread.currentThread().interrupt();
             throw new IOException(e);
         }
+    }
+
+    /** REDIS_IMAGE when set and not empty (Compose's {@code :-}), otherwise compose.yaml's pin. */
+    static String image() throws IOException {
+        String fromEnv = System.getenv("REDIS_IMAGE");
+        if (fromEnv != null && !fromEnv.isBlank()) {
+            return fromEnv.strip();
+        }
+        for (Path dir = Path.of("").toAbsolutePath(); dir != null; dir = dir.getParent()) {
+            Path compose = dir.resolve("compose.yaml");
+            if (Files.isRegularFile(compose)) {
+                Matcher pin = COMPOSE_PIN.matcher(Files.readString(compose));
+                if (pin.find()) {
+                    return pin.group(1);
+                }
+                throw new IllegalStateException(compose + " has no `x-redis-image: &redis-image ${REDIS_IMAGE:-...}`");
+            }
+        }
+        throw new IllegalStateException("no compose.yaml above " + Path.of("").toAbsolutePath() + ": set REDIS_IMAGE");
     }
 
     static int freePort() {
@@ -213,20 +247,33 @@ final class RealRedis implements BeforeAllCallback, AfterAllCallback, BeforeEach
             if (process != null) {
                 process.destroyForcibly();
             }
+            try (var files = Files.walk(dir)) {
+                files.sorted(Comparator.reverseOrder()).forEach(path -> path.toFile().delete());
+            } catch (IOException leftBehind) {
+                // a temporary directory: not worth failing the tests for
+            }
         }
     }
 
+    /** One container for the test class, kept across stop and start (its data and its host port stay). */
     private static final class Container implements Backend {
         private final GenericContainer<?> container;
+        // Ready = Redis answers PING, asked inside the container as compose.yaml's healthcheck asks,
+        // so it holds wherever Testcontainers thinks the host is (in a container: the bridge gateway,
+        // where the loopback-only port below is not).
+        private final WaitStrategy ready =
+                Wait.forSuccessfulCommand("redis-cli ping | grep -q PONG").withStartupTimeout(READY_WITHIN);
 
         @SuppressWarnings("resource")
-        Container(int port) {
-            // A fixed host port, so that a stopped and restarted container is where clients left it.
-            container = new GenericContainer<>(DockerImageName.parse(IMAGE))
+        Container(String image, int port) {
+            // A fixed host port on loopback, so that a stopped and restarted container is where
+            // clients left it.
+            container = new GenericContainer<>(DockerImageName.parse(image))
                     .withCommand("redis-server", "--appendonly", "yes", "--appendfsync", "always", "--save", "")
                     .withExposedPorts(6379)
                     .withCreateContainerCmdModifier(cmd -> cmd.getHostConfig().withPortBindings(
-                            new PortBinding(Ports.Binding.bindIpAndPort("127.0.0.1", port), ExposedPort.tcp(6379))));
+                            new PortBinding(Ports.Binding.bindIpAndPort("127.0.0.1", port), ExposedPort.tcp(6379))))
+                    .waitingFor(ready);
         }
 
         @Override
@@ -235,17 +282,28 @@ final class RealRedis implements BeforeAllCallback, AfterAllCallback, BeforeEach
                 container.start();
             } else {
                 container.getDockerClient().startContainerCmd(container.getContainerId()).exec();
+                ready.waitUntilReady(container);
             }
         }
 
         @Override
-        public void stop() {
-            container.getDockerClient().stopContainerCmd(container.getContainerId()).exec();
+        public void stop() throws IOException {
+            var docker = container.getDockerClient();
+            docker.stopContainerCmd(container.getContainerId()).exec();
+            Long exit = docker.inspectContainerCmd(container.getContainerId()).exec().getState().getExitCodeLong();
+            if (exit == null || exit != 0) {
+                throw new IOException("Redis did not exit cleanly on SIGTERM (status " + exit + "): its AOF may be"
+                        + " incomplete. Its log:\n" + container.getLogs());
+            }
         }
 
         @Override
         public void freeze(boolean frozen) {
             var docker = container.getDockerClient();
+            if (frozen == Boolean.TRUE.equals(docker.inspectContainerCmd(container.getContainerId()).exec().getState()
+                    .getPaused())) {
+                return; // already so: thawing twice is harmless, as kill -CONT is
+            }
             if (frozen) {
                 docker.pauseContainerCmd(container.getContainerId()).exec();
             } else {
