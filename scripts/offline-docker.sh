@@ -187,6 +187,10 @@ cmd_images() {
     done
 }
 
+# The stand-ins for the build, and Testcontainers set for this local engine: no Ryuk (its image
+# would come from Docker Hub; every test removes what it starts), and containers reached on
+# loopback, where the tests publish their ports (on a host that is itself a container,
+# Testcontainers would otherwise use the bridge's gateway address).
 cmd_env() {
     cat <<EOF
 export JDK_IMAGE=$PREFIX/jdk:latest
@@ -194,6 +198,7 @@ export JRE_IMAGE=$PREFIX/jre:latest
 export NGINX_IMAGE=$PREFIX/nginx:latest
 export REDIS_IMAGE=$PREFIX/redis:latest
 export TESTCONTAINERS_RYUK_DISABLED=true
+export TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1
 EOF
 }
 
