@@ -1,0 +1,149 @@
+package org.example.visitcounter.stack;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.example.visitcounter.Settings;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The timeout contract of README.md ("Timeouts"), read from the shipped files: the service's
+ * defaults, nginx's proxy and upstream settings, the compose files' grace periods and
+ * healthchecks, and the dev loop. Each pair must keep its order, whichever file is edited.
+ */
+class TimeoutContractTest {
+    private static final Path ROOT = ComposeLintTest.projectRoot();
+    private final Settings defaults = Settings.fromEnv(Map.of("REPLICA_NAME", "contract"));
+
+    @Test
+    void aRedisCallFitsInTheRequestDeadline() {
+        assertLess("REDIS_TIMEOUT_MS", defaults.redis().timeout(), "REQUEST_DEADLINE_MS", defaults.retry().deadline());
+    }
+
+    @Test
+    void nginxWaitsLongerThanAReplicaSpendsOnRedis() throws IOException {
+        // The replica's 503 + Retry-After after its deadline must reach the client, not nginx's 504.
+        assertLess("REQUEST_DEADLINE_MS", defaults.retry().deadline(), "proxy_read_timeout", proxy("proxy_read_timeout"));
+    }
+
+    @Test
+    void failoverHasTimeForASlowReplicaAndTheRestRefusing() throws IOException {
+        int tries = Integer.parseInt(directive("nginx/proxy.conf", "proxy_next_upstream_tries"));
+        Duration worst = proxy("proxy_read_timeout").plus(proxy("proxy_connect_timeout").multipliedBy(tries - 1));
+        assertFalse(proxy("proxy_next_upstream_timeout").compareTo(worst) < 0, "proxy_next_upstream_timeout "
+                + proxy("proxy_next_upstream_timeout") + " must allow one read timeout and the other attempts' connect"
+                + " timeouts: " + worst);
+    }
+
+    @Test
+    void nginxClosesAnIdleUpstreamConnectionBeforeJettyDoes() throws IOException {
+        // A connection the replica closed first can fail the next request on it and get a healthy
+        // replica marked failed. The app keeps Jetty's default idle timeout.
+        assertFalse(Files.readString(ROOT.resolve("web-app/src/main/java/org/example/visitcounter/VisitCounterApp.java"))
+                .contains("IdleTimeout"), "VisitCounterApp sets an idle timeout: compare with that instead");
+        Duration jetty = Duration.ofMillis(new ServerConnector(new Server()).getIdleTimeout());
+        assertLess("keepalive_timeout (upstream)", seconds(directive("nginx/upstream.conf.template", "keepalive_timeout")),
+                "Jetty's idle timeout", jetty);
+    }
+
+    @Test
+    void dockerWaitsLongerThanAGracefulStopTakes() throws IOException {
+        Duration prod = seconds(serviceKey("prod.compose.yaml", "web", "stop_grace_period"));
+        assertLess("SHUTDOWN_GRACE_MS", defaults.shutdownGrace(), "stop_grace_period (prod web)", prod);
+        // compose.yaml sets none: Docker's default of 10 s.
+        assertEquals(null, serviceKeyOrNull("compose.yaml", "web", "stop_grace_period"));
+        assertLess("SHUTDOWN_GRACE_MS", defaults.shutdownGrace(), "Docker's default stop timeout", Duration.ofSeconds(10));
+    }
+
+    @Test
+    void theDevLoopKnowsNginxsFailTimeout() throws IOException {
+        Matcher server = Pattern.compile("server web:8080 resolve[^;]*fail_timeout=(\\d+)s")
+                .matcher(Files.readString(ROOT.resolve("nginx/upstream.conf.template")));
+        assertTrue(server.find(), "upstream.conf.template's server line has a fail_timeout");
+        Matcher dev = Pattern.compile("(?m)^NGINX_FAIL_TIMEOUT_MS=(\\d+)$")
+                .matcher(Files.readString(ROOT.resolve("web-app/dev-run.sh")));
+        assertTrue(dev.find(), "dev-run.sh sets NGINX_FAIL_TIMEOUT_MS");
+        assertEquals(Duration.ofSeconds(Long.parseLong(server.group(1))), Duration.ofMillis(Long.parseLong(dev.group(1))),
+                "dev-run.sh spaces the replicas' restarts by nginx's fail_timeout");
+    }
+
+    @Test
+    void everyHealthcheckRequestGivesUpBeforeItsCheckDoes() throws IOException {
+        List<String> problems = new ArrayList<>();
+        for (String file : List.of("web-app/Dockerfile", "nginx/Dockerfile")) {
+            Matcher m = Pattern.compile("HEALTHCHECK [^\\n]*--timeout=(\\d+)s[^\\n]*\\\\\\n\\s*CMD wget[^\\n]* -T (\\d+) ")
+                    .matcher(Files.readString(ROOT.resolve(file)));
+            assertTrue(m.find(), file + " has a HEALTHCHECK with wget -T");
+            check(problems, file, m.group(2), m.group(1));
+        }
+        // compose.yaml's nginx and web checks (prod.compose.yaml changes only the web check's URL).
+        Matcher m = Pattern.compile("test: \\[\"CMD\", \"wget\", \"-q\", \"-T\", \"(\\d+)\"[^\\n]*\\n\\s*(?:interval: \\S+\\n\\s*)?timeout: (\\d+)s")
+                .matcher(Files.readString(ROOT.resolve("compose.yaml")));
+        int found = 0;
+        for (; m.find(); found++) {
+            check(problems, "compose.yaml", m.group(1), m.group(2));
+        }
+        assertEquals(2, found, "compose.yaml's wget healthchecks (nginx, web) with their timeouts");
+        assertFalse(Pattern.compile("(?m)^\\s+timeout:").matcher(Files.readString(ROOT.resolve("prod.compose.yaml"))).find(),
+                "prod.compose.yaml sets a healthcheck timeout: check it against its wget -T here");
+        assertTrue(problems.isEmpty(), String.join("\n", problems));
+    }
+
+    private static void check(List<String> problems, String file, String wget, String check) {
+        if (Integer.parseInt(wget) >= Integer.parseInt(check)) {
+            problems.add(file + ": wget -T " + wget + " must be shorter than the healthcheck's timeout " + check + "s");
+        }
+    }
+
+    private static void assertLess(String a, Duration first, String b, Duration second) {
+        assertTrue(first.compareTo(second) < 0, a + " (" + first + ") must be shorter than " + b + " (" + second + ")");
+    }
+
+    private static Duration proxy(String name) throws IOException {
+        return seconds(directive("nginx/proxy.conf", name));
+    }
+
+    /** The value of a directive that occurs once in the file. */
+    private static String directive(String file, String name) throws IOException {
+        Matcher m = Pattern.compile("(?m)^\\s*" + name + "\\s+([^;\\s]+);").matcher(Files.readString(ROOT.resolve(file)));
+        assertTrue(m.find(), file + " has no " + name);
+        String value = m.group(1);
+        assertFalse(m.find(), file + " has " + name + " more than once");
+        return value;
+    }
+
+    private static String serviceKey(String file, String service, String key) throws IOException {
+        String value = serviceKeyOrNull(file, service, key);
+        assertTrue(value != null, file + ": services." + service + "." + key + " is not set");
+        return value;
+    }
+
+    /** A top-level key of one service in a compose file (two-space indentation, as ours are written). */
+    private static String serviceKeyOrNull(String file, String service, String key) throws IOException {
+        String yaml = Files.readString(ROOT.resolve(file));
+        Matcher block = Pattern.compile("(?ms)^  " + service + ":\\n(.*?)(?=^  \\S|^\\S|\\z)").matcher(yaml);
+        if (!block.find()) {
+            return null;
+        }
+        Matcher m = Pattern.compile("(?m)^    " + key + ":\\s*(\\S+)").matcher(block.group(1));
+        return m.find() ? m.group(1) : null;
+    }
+
+    private static Duration seconds(String value) {
+        Matcher m = Pattern.compile("(\\d+)s").matcher(value);
+        assertTrue(m.matches(), "expected a duration in seconds, e.g. 5s: " + value);
+        return Duration.ofSeconds(Long.parseLong(m.group(1)));
+    }
+}
