@@ -28,8 +28,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The merged model Compose actually runs: {@code docker compose -f compose.yaml [-f overlay] config}.
  * That needs only the Compose CLI plugin, no Docker engine; where the plugin is absent the Compose
- * tests skip. The Swarm check needs only the docker CLI ({@code docker stack config} also works
- * without an engine).
+ * tests skip. The Swarm checks also need jq (scripts/swarm-stack.sh) and the docker CLI
+ * ({@code docker stack config} works without an engine).
  *
  * <p>Runs are isolated from the caller's environment: an empty --env-file (so no .env in the
  * repository is read) and none of the variables the files interpolate. The prod overlay's secret
@@ -113,7 +113,9 @@ class ComposeConfigTest {
         assertTrue(hasRule(watch, "rebuild", "web-app/pom.xml", null), "rebuild on web-app/pom.xml: " + watch);
         assertTrue(hasRule(watch, "rebuild", "web-app/Dockerfile", null), "rebuild on the Dockerfile: " + watch);
         assertTrue(hasRule(watch, "sync", "web-app/src/main/resources/public", "/app/static"), "assets: " + watch);
-        assertTrue(hasRule(watch, "sync+restart", "web-app/src/main/java", "/app/src/main/java"), "java: " + watch);
+        // Sync only: the dev image's command recompiles and replaces the JVMs one replica at a time
+        // (sync+restart would restart them all at once).
+        assertTrue(hasRule(watch, "sync", "web-app/src/main/java", "/app/src/main/java"), "java: " + watch);
 
         JsonNode nginxWatch = config.path("services").path("nginx").path("develop").path("watch");
         assertTrue(hasRule(list(nginxWatch), "sync+restart", "nginx/proxy.conf", "/etc/nginx/conf.d/proxy.conf"),
@@ -159,7 +161,9 @@ class ComposeConfigTest {
         JsonNode redis = services.path("redis");
         List<String> command = strings(redis.path("command"));
         assertTrue(command.containsAll(List.of("--appendonly", "yes", "--appendfsync", "everysec")), command.toString());
-        assertEquals("-", command.get(command.size() - 1), "`-` (config from stdin) must stay last: " + command);
+        // Redis reads stdin only for a `-` first or last; first, because entrypoints append arguments.
+        assertEquals(List.of("redis-server", "-"), command.subList(0, 2),
+                "`-` (config from stdin) must be redis-server's first argument: " + command);
         assertFalse(redis.toString().contains("--requirepass"), "no password on the command line");
         assertEquals("redis_password", redis.path("secrets").get(0).path("source").asText());
         assertEquals("redis-data", redis.path("volumes").get(0).path("source").asText());
@@ -181,20 +185,151 @@ class ComposeConfigTest {
         assertEquals("registry.example:5000/visit-counter-web:1.2.3", services.path("web").path("image").asText());
     }
 
+    /**
+     * scripts/swarm-stack.sh: the stack file for `docker stack deploy`, derived from Compose's own
+     * merge of compose.yaml + prod.compose.yaml. The stack loader accepts it, and every setting
+     * the script does not rewrite is Compose's, unchanged: nothing of the prod overlay is restated.
+     */
     @Test
-    void prodOverlayHoldsOnlyKeysThatSwarmAccepts() throws Exception {
-        // `docker stack deploy` validates each -c file against the v3 schema. The base file cannot
-        // pass (top-level name, long-form depends_on), but the prod overlay itself must.
+    void swarmStackFileIsDerivedFromTheProdMerge() throws Exception {
+        assumeComposeAvailable();
+        assumeJq();
+        String secret = secretOverlay();
+        JsonNode compose = composeConfig(Map.of(), "compose.yaml", "prod.compose.yaml", secret);
+        Result generated = swarmStack(secret);
+        assertEquals(0, generated.exit(), "scripts/swarm-stack.sh config failed:\n" + generated.output());
+        JsonNode stack = json.readTree(generated.stdout());
+
+        Path file = tmp.resolve("stack.json");
+        Files.writeString(file, generated.stdout());
+        Result accepted = run(List.of("docker", "stack", "config", "-c", file.toString()), Map.of());
+        assertEquals(0, accepted.exit(), "docker stack config rejected the generated stack file:\n" + accepted.output());
+
+        assertEquals("3.12", stack.path("version").asText(), "the format with healthcheck.start_interval");
+        assertTrue(stack.path("name").isMissingNode(), "no top-level name: the stack name is deploy's argument");
+        assertEquals(fieldNames(compose.path("services")), fieldNames(stack.path("services")));
+        Set<String> rewritten = Set.of("build", "restart", "depends_on", "tmpfs", "ports", "deploy", "volumes");
+        for (Map.Entry<String, JsonNode> service : entries(compose.path("services"))) {
+            String name = service.getKey();
+            JsonNode from = service.getValue();
+            JsonNode to = stack.path("services").path(name);
+            for (String key : List.of("build", "restart", "depends_on", "tmpfs")) {
+                assertTrue(to.path(key).isMissingNode(), name + ": " + key + " is not for Swarm: " + to.path(key));
+            }
+            for (Map.Entry<String, JsonNode> setting : entries(from)) {
+                if (!rewritten.contains(setting.getKey()) && !setting.getValue().isNull()) {
+                    assertEquals(setting.getValue(), to.path(setting.getKey()), name + "." + setting.getKey()
+                            + " must be Compose's, unchanged");
+                }
+            }
+            assertEquals(withCpusAsText(from.path("deploy")), to.path("deploy"), name + ".deploy: Compose's, CPUs as text");
+            for (JsonNode volume : list(from.path("volumes"))) {
+                assertTrue(list(to.path("volumes")).contains(volume), name + ": Compose's mount " + volume + " is kept");
+            }
+            tmpfsBecameMounts(name, from, to, stack.path("volumes"));
+        }
+
+        JsonNode ports = stack.path("services").path("nginx").path("ports");
+        assertEquals(1, ports.size(), "one port, prod's !override honoured (Swarm would have merged both): " + ports);
+        assertEquals(80, ports.get(0).path("published").asInt());
+        assertEquals(8080, ports.get(0).path("target").asInt());
+        assertEquals("host", ports.get(0).path("mode").asText(), "bound where nginx runs; nginx sees client addresses");
+        assertTrue(ports.get(0).path("host_ip").isMissingNode(), ports.toString());
+
+        JsonNode web = stack.path("services").path("web").path("deploy");
+        assertEquals("dnsrr", web.path("endpoint_mode").asText());
+        assertEquals("start-first", web.path("update_config").path("order").asText());
+        assertEquals(3, web.path("replicas").asInt());
+
+        for (String top : List.of("networks", "volumes", "secrets")) {
+            for (Map.Entry<String, JsonNode> item : entries(stack.path(top))) {
+                assertTrue(item.getValue().path("name").isMissingNode(), top + "." + item.getKey()
+                        + " keeps no Compose-made name, so the stack namespace applies: " + item.getValue());
+            }
+        }
+        assertTrue(stack.path("networks").path("back").path("internal").asBoolean(), "back network is internal");
+        assertTrue(stack.path("secrets").path("redis_password").path("file").asText().endsWith("redis_password.txt"));
+    }
+
+    @Test
+    void swarmStackRefusesAPortSwarmCannotBindLikeCompose() throws Exception {
+        assumeComposeAvailable();
+        assumeJq();
+        Path loopback = tmp.resolve("loopback.override.yaml");
+        Files.writeString(loopback, "services:\n  nginx:\n    ports: !override\n      - \"127.0.0.1:8080:8080\"\n");
+        Result result = swarmStack(secretOverlay(), loopback.toString());
+        assertTrue(result.exit() != 0, "a loopback-only port must not silently become public:\n" + result.output());
+        assertTrue(result.stderr().contains("Swarm binds all interfaces"), result.output());
+    }
+
+    /**
+     * Each service-level tmpfs entry is a mount of the stack service: a Swarm tmpfs when it has a
+     * size at most, else a tmpfs volume of the local driver with Compose's options verbatim.
+     */
+    private static void tmpfsBecameMounts(String service, JsonNode from, JsonNode to, JsonNode volumes) {
+        for (String entry : strings(from.path("tmpfs"))) {
+            String target = entry.split(":", 2)[0];
+            String options = entry.contains(":") ? entry.split(":", 2)[1] : "";
+            JsonNode mount = list(to.path("volumes")).stream().filter(v -> v.path("target").asText().equals(target))
+                    .findFirst().orElseThrow(() -> new AssertionError(service + ": no mount for tmpfs " + entry));
+            if (options.isEmpty() || options.matches("size=[^,]+")) {
+                assertEquals("tmpfs", mount.path("type").asText(), service + " " + entry + ": " + mount);
+            } else {
+                assertEquals("volume", mount.path("type").asText(), service + " " + entry + ": " + mount);
+                JsonNode volume = volumes.path(mount.path("source").asText());
+                assertEquals("local", volume.path("driver").asText(), service + " " + entry + ": " + volume);
+                assertEquals("tmpfs", volume.path("driver_opts").path("type").asText(), volume.toString());
+                assertEquals(options, volume.path("driver_opts").path("o").asText(), "Compose's options, verbatim");
+            }
+        }
+        if (from.path("tmpfs").toString().contains("/tmp:size=16m")) {
+            JsonNode tmpMount = list(to.path("volumes")).stream().filter(v -> v.path("target").asText().equals("/tmp"))
+                    .findFirst().orElseThrow();
+            assertEquals(16L << 20, tmpMount.path("tmpfs").path("size").asLong(), "16m in bytes");
+        }
+    }
+
+    /** A copy of Compose's deploy section with resources.*.cpus as text, which the v3 schema wants. */
+    private JsonNode withCpusAsText(JsonNode deploy) {
+        JsonNode copy = deploy.deepCopy();
+        copy.path("resources").forEach(r -> {
+            if (r.has("cpus")) {
+                ((com.fasterxml.jackson.databind.node.ObjectNode) r).put("cpus", r.path("cpus").asText());
+            }
+        });
+        return copy;
+    }
+
+    /** scripts/swarm-stack.sh [-f FILE]... config, isolated like composeConfig (an empty env file). */
+    private Result swarmStack(String... overlays) throws Exception {
+        Path emptyEnv = Files.createFile(tmp.resolve("empty-" + System.nanoTime() + ".env"));
+        List<String> command = new ArrayList<>(List.of(
+                ComposeLintTest.projectRoot().resolve("scripts/swarm-stack.sh").toString()));
+        for (String overlay : overlays) {
+            command.add("-f");
+            command.add(overlay);
+        }
+        command.add("config");
+        return run(command, Map.of("COMPOSE_ENV_FILES", emptyEnv.toString()));
+    }
+
+    private void assumeJq() throws Exception {
         Result version;
         try {
-            version = run(List.of("docker", "--version"), Map.of());
+            version = run(List.of("jq", "--version"), Map.of());
         } catch (IOException e) {
             version = new Result(127, "", e.toString());
         }
-        assumeTrue(version.exit() == 0, "docker CLI not available: " + version.output().strip());
-        Result result = run(List.of("docker", "stack", "config", "-c", "prod.compose.yaml"), Map.of());
-        assertEquals(0, result.exit(), "docker stack config rejected prod.compose.yaml:\n" + result.output());
-        assertTrue(result.stdout().contains("endpoint_mode: dnsrr"), result.output());
+        if (version.exit() != 0 && "true".equals(System.getenv("CI"))) {
+            fail("jq is missing (scripts/swarm-stack.sh needs it): apt-get install jq");
+        }
+        assumeTrue(version.exit() == 0, "jq is not installed (scripts/swarm-stack.sh needs it)");
+    }
+
+    private static List<Map.Entry<String, JsonNode>> entries(JsonNode object) {
+        List<Map.Entry<String, JsonNode>> entries = new ArrayList<>();
+        object.fields().forEachRemaining(entries::add);
+        return entries;
     }
 
     // ---------------------------------------------------------------------------------------------

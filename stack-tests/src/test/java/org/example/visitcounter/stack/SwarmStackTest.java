@@ -1,0 +1,683 @@
+package org.example.visitcounter.stack;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.File;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The production stack on Docker Swarm, the way README.md ("Docker Swarm") deploys it: the prod
+ * images built by Compose, the stack file derived by {@code scripts/swarm-stack.sh} from
+ * compose.yaml + prod.compose.yaml, {@code docker stack deploy} on a single-node swarm.
+ *
+ * <p>The engine joins a swarm ({@code docker swarm init --advertise-addr 127.0.0.1}) only if it is
+ * in none, and leaves it afterwards only then. The stack has a name of its own and nginx a free
+ * port (host mode: Swarm publishes on every interface; the test only ever talks to 127.0.0.1); the
+ * Redis password is a temporary file, handed to the script in a test overlay ({@code -f}). Images
+ * are tagged {@code swarm-test.invalid/...:<random>}: the reserved domain makes sure that Swarm's
+ * pull before each task start fails at once and the local image runs. Everything the stack made
+ * (services, containers, networks, secret, volumes) and the two tags are removed afterwards, and
+ * the test waits until they are gone.
+ *
+ * <p>Checked: three web tasks, nginx rotating over all of them, each GET / counting exactly one;
+ * Redis refusing a client without the password; a rolling update of web (start-first, as
+ * prod.compose.yaml says) under steady load without one failed request and with Redis's total
+ * equal to the 2xx responses; afterwards nginx sends to every new task.
+ *
+ * <p>The load is paced (10 requests/s) rather than {@link LoadClient}'s back to back: the prod
+ * nginx limits each client address to 20 requests/s (429 beyond a burst of 40), and every request
+ * of the test comes from one address.
+ *
+ * <p>Swarm's virtual IPs (redis's default endpoint mode) need IPVS in the kernel. Where the
+ * kernel has none (some VMs; this engine is local, so its kernel is this one), the test overlay
+ * also sets redis to {@code endpoint_mode: dnsrr}, as README.md tells users on such hosts, and
+ * says so.
+ */
+class SwarmStackTest {
+    private static final int REPLICAS = 3;
+    /** The first build compiles the app and trains the AOT cache inside the image build; later ones hit the cache. */
+    private static final Duration BUILD_TIMEOUT = Duration.ofMinutes(15);
+    private static final Duration COMMAND_TIMEOUT = Duration.ofMinutes(2);
+    /** From `docker stack deploy` until all tasks run and nginx serves every replica (web's start_period is 30 s). */
+    private static final Duration DEPLOY_DEADLINE = Duration.ofMinutes(3);
+    /** Three tasks replaced one at a time, each started and healthy before its predecessor stops. */
+    private static final Duration UPDATE_TIMEOUT = Duration.ofMinutes(5);
+    /** nginx re-resolves `web` every second (upstream.conf.template); room for a loaded 2-core machine. */
+    private static final Duration RESOLVE_DEADLINE = Duration.ofSeconds(30);
+    /** `docker stack rm` returns at once; Swarm removes the containers and networks afterwards. */
+    private static final Duration REMOVE_DEADLINE = Duration.ofMinutes(2);
+    /** 10 requests/s: half of nginx's per-client rate limit. */
+    private static final Duration PACE = Duration.ofMillis(100);
+    private static final Duration POLL = Duration.ofMillis(250);
+    private static final String STACK_LABEL = "com.docker.stack.namespace=";
+
+    @TempDir
+    Path tmp;
+
+    private final HttpClient http = HttpClient.newBuilder()
+            .version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(Duration.ofSeconds(5))
+            .build();
+
+    private String stack;
+    private DockerCli cli;
+    private Map<String, String> env;
+    private final List<String> figures = new ArrayList<>();
+
+    @Test
+    void deployServeAndRollingUpdateWithoutAFailedRequest() throws Exception {
+        DockerCli.assumeEngine();
+        assumeTool("jq", "--version");
+        String id = Long.toHexString(ThreadLocalRandom.current().nextLong() >>> 16);
+        stack = "vcswarmtest" + id;
+        int port = DockerCli.freePort();
+        env = new HashMap<>();
+        env.put("REGISTRY", "swarm-test.invalid");
+        env.put("TAG", "swarm-test-" + id);
+        env.put("HTTP_PORT", Integer.toString(port));
+        cli = new DockerCli(env);
+        URI base = URI.create("http://127.0.0.1:" + port);
+
+        String password = "swarm-test-" + Long.toHexString(ThreadLocalRandom.current().nextLong());
+        Path overlay = testOverlay(password);
+        List<String> images = List.of("swarm-test.invalid/visit-counter-web:" + env.get("TAG"),
+                "swarm-test.invalid/visit-counter-nginx:" + env.get("TAG"));
+
+        boolean gwbridgeExisted = cli.docker(COMMAND_TIMEOUT, "network inspect docker_gwbridge").exit() == 0;
+        boolean initialized = joinSwarm();
+        Throwable failure = null;
+        try {
+            long start = System.nanoTime();
+            cli.run(BUILD_TIMEOUT, "compose", "-f", "compose.yaml", "-f", "prod.compose.yaml", "-f", overlay.toString(),
+                    "build").ok("building the prod images");
+            figures.add("build " + seconds(start));
+
+            start = System.nanoTime();
+            // The images exist on this node only: no registry to resolve their digests against.
+            script(COMMAND_TIMEOUT, "-f", overlay.toString(), "deploy", stack, "--resolve-image", "never")
+                    .ok("scripts/swarm-stack.sh deploy");
+            Set<String> replicas = awaitDeployed(base);
+            figures.add("deploy to serving " + seconds(start));
+
+            derivedSettingsAreInForce();
+            sequentialVisitsCountUpAndRotate(base, replicas);
+            redisRefusesAClientWithoutThePassword(password);
+            rollingUpdateUnderLoad(base, replicas);
+        } catch (Throwable t) {
+            failure = t;
+            System.out.println(diagnostics());
+            throw t;
+        } finally {
+            try {
+                removeEverything(images, initialized, gwbridgeExisted);
+            } catch (Throwable cleanup) {
+                if (failure == null) {
+                    throw cleanup;
+                }
+                failure.addSuppressed(cleanup);
+            }
+            System.out.println("SwarmStackTest (" + stack + "): " + String.join("; ", figures));
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+
+    /** Init a single-node swarm unless the engine is in one; true if this test made it. */
+    private boolean joinSwarm() {
+        String state = cli.docker(COMMAND_TIMEOUT, "info --format {{.Swarm.LocalNodeState}}").ok("docker info")
+                .output().strip();
+        if (state.equals("inactive")) {
+            cli.docker(COMMAND_TIMEOUT, "swarm init --advertise-addr 127.0.0.1").ok("docker swarm init");
+            figures.add("swarm initialized by the test");
+            return true;
+        }
+        assertEquals("active", state, "the engine's swarm is in state " + state);
+        String manager = cli.docker(COMMAND_TIMEOUT, "info --format {{.Swarm.ControlAvailable}}/{{.Swarm.Nodes}}")
+                .ok("docker info").output().strip();
+        // The images are on this node only: tasks must not land on another.
+        assertEquals("true/1", manager, "the engine is in a swarm, but not as the manager of a single-node swarm"
+                + " (ControlAvailable/Nodes)");
+        figures.add("existing single-node swarm");
+        return false;
+    }
+
+    /** The test's last -f file: the temporary secret, and redis without a VIP on a kernel without IPVS. */
+    private Path testOverlay(String password) throws IOException {
+        Path secret = tmp.resolve("redis_password.txt");
+        Files.writeString(secret, password + "\n");
+        StringBuilder yaml = new StringBuilder()
+                .append("secrets:\n")
+                .append("  redis_password:\n")
+                .append("    file: ").append(secret.toAbsolutePath()).append('\n');
+        if (!kernelHasIpvs()) {
+            figures.add("kernel without IPVS: redis endpoint_mode dnsrr");
+            yaml.append("services:\n")
+                    .append("  redis:\n")
+                    .append("    deploy:\n")
+                    .append("      endpoint_mode: dnsrr\n");
+        }
+        Path overlay = tmp.resolve("swarm-test.compose.yaml");
+        Files.writeString(overlay, yaml);
+        return overlay;
+    }
+
+    /** IPVS loaded or built in, or a loadable module for the running kernel. */
+    private static boolean kernelHasIpvs() throws IOException {
+        if (Files.exists(Path.of("/sys/module/ip_vs"))) {
+            return true;
+        }
+        Path modules = Path.of("/lib/modules", Files.readString(Path.of("/proc/sys/kernel/osrelease")).strip());
+        for (String index : List.of("modules.builtin", "modules.dep")) {
+            Path file = modules.resolve(index);
+            if (Files.isRegularFile(file) && Files.readString(file).contains("/ip_vs.ko")) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Polls until every service has all its tasks running and nginx has served every web task. */
+    private Set<String> awaitDeployed(URI base) throws Exception {
+        long deadline = System.nanoTime() + DEPLOY_DEADLINE.toNanos();
+        String last = "no attempt";
+        Set<String> seen = new TreeSet<>();
+        for (long i = 0, n = polls(DEPLOY_DEADLINE); i < n && System.nanoTime() < deadline; i++) {
+            Map<String, String> services = serviceReplicas();
+            Set<String> web = hostnames("web");
+            boolean running = services.size() == 3 && services.values().stream().allMatch(SwarmStackTest::allRunning)
+                    && services.getOrDefault(stack + "_web", "").startsWith(REPLICAS + "/" + REPLICAS)
+                    && web.size() == REPLICAS;
+            if (running) {
+                try {
+                    HttpResponse<String> r = get(base.resolve("/api/visits"));
+                    last = r.statusCode() + " from " + r.headers().firstValue("X-Served-By").orElse("?");
+                    if (r.statusCode() == 200) {
+                        r.headers().firstValue("X-Served-By").ifPresent(seen::add);
+                        seen.retainAll(web);
+                        if (seen.equals(web)) {
+                            return web;
+                        }
+                    }
+                } catch (IOException e) {
+                    last = e.toString();
+                }
+            } else {
+                last = "services " + services + ", running web containers " + web;
+            }
+            pause(POLL);
+        }
+        fail("the stack did not run all its tasks and serve every replica through nginx within " + DEPLOY_DEADLINE
+                + "; last: " + last + "; nginx served " + seen);
+        return null;
+    }
+
+    private static boolean allRunning(String replicas) {
+        String[] counts = replicas.split("[ /]");
+        return counts.length >= 2 && counts[0].equals(counts[1]) && !counts[0].equals("0");
+    }
+
+    /** What the stack file carried over from prod.compose.yaml, as Swarm runs it. */
+    private void derivedSettingsAreInForce() {
+        String web = inspect(stack + "_web", "{{.Spec.EndpointSpec.Mode}} {{.Spec.UpdateConfig.Order}}"
+                + " {{.Spec.Mode.Replicated.Replicas}}");
+        assertEquals("dnsrr start-first " + REPLICAS, web, "web's endpoint mode, update order and replicas");
+        for (String service : List.of("nginx", "redis", "web")) {
+            for (String container : containers(service)) {
+                String hardening = cli.run(COMMAND_TIMEOUT, "inspect", "--format",
+                        "{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapDrop}}", container).ok("docker inspect")
+                        .output().strip();
+                assertEquals("true [ALL]", hardening, service + ": read-only root file system, every capability dropped");
+            }
+        }
+        String ports = inspect(stack + "_nginx", "{{range .Endpoint.Ports}}{{.PublishMode}}:{{.PublishedPort}}->{{.TargetPort}} {{end}}");
+        assertEquals("host:" + env.get("HTTP_PORT") + "->8080", ports, "nginx's one port (prod's !override), host mode");
+    }
+
+    /** Flow 1 through nginx: sequential visits count up by exactly one and rotate over the three tasks. */
+    private void sequentialVisitsCountUpAndRotate(URI base, Set<String> replicas) throws Exception {
+        List<Long> counts = new ArrayList<>();
+        List<String> servedBy = new ArrayList<>();
+        for (int i = 0; i < 3 * REPLICAS; i++) {
+            HttpResponse<String> r = get(base.resolve("/"));
+            assertEquals(200, r.statusCode(), "GET / #" + i + ": " + r.body());
+            String count = r.headers().firstValue("X-Visit-Count").orElse(null);
+            String replica = r.headers().firstValue("X-Served-By").orElse(null);
+            assertNotNull(count, "GET / #" + i + " has no X-Visit-Count: " + r.headers().map());
+            assertNotNull(replica, "GET / #" + i + " has no X-Served-By: " + r.headers().map());
+            counts.add(Long.parseLong(count.strip()));
+            servedBy.add(replica.strip());
+        }
+        for (int i = 1; i < counts.size(); i++) {
+            assertEquals(counts.get(0) + i, counts.get(i), "each GET / counts exactly one: " + counts);
+        }
+        assertEquals(replicas, new TreeSet<>(servedBy), "the three tasks served: " + servedBy);
+        for (int i = REPLICAS; i < servedBy.size(); i++) {
+            assertEquals(servedBy.get(i - REPLICAS), servedBy.get(i), "round-robin rotation: " + servedBy);
+        }
+    }
+
+    private void redisRefusesAClientWithoutThePassword(String password) {
+        String redis = single(containers("redis"), "redis container");
+        String anonymous = cli.run(COMMAND_TIMEOUT, "exec", redis, "redis-cli", "PING").output();
+        assertTrue(anonymous.contains("NOAUTH"), "redis-cli without a password must get NOAUTH: " + anonymous);
+        String secret = cli.run(COMMAND_TIMEOUT, "exec", redis, "cat", "/run/secrets/redis_password").ok("reading the secret")
+                .output().strip();
+        assertEquals(password, secret, "the secret is the test's password file");
+        assertEquals("PONG", redisCli(redis, "PING"), "with the secret's password");
+    }
+
+    /**
+     * A forced update of web (every task replaced, one at a time, start-first) while a client
+     * keeps sending counted requests; then the load runs on until nginx has served every new task.
+     */
+    private void rollingUpdateUnderLoad(URI base, Set<String> before) throws Exception {
+        String redis = single(containers("redis"), "redis container");
+        long totalBefore = total(redis);
+        PacedLoad load = PacedLoad.start(base, PACE);
+        PacedLoad.Result result;
+        long updateStart;
+        long updateEnd;
+        Set<String> after;
+        try {
+            await("the load's first 2xx", Duration.ofSeconds(30), () -> load.samples().stream().anyMatch(Sample::ok),
+                    () -> load.samples().toString());
+            updateStart = System.nanoTime();
+            cli.docker(UPDATE_TIMEOUT, "service update --force --detach=false " + stack + "_web").ok("docker service update");
+            await("the update to complete", UPDATE_TIMEOUT, () -> {
+                String state = inspect(stack + "_web", "{{.UpdateStatus.State}}");
+                if (state.startsWith("rollback") || state.equals("paused")) {
+                    fail("the update did not complete: " + inspect(stack + "_web", "{{json .UpdateStatus}}"));
+                }
+                return state.equals("completed");
+            }, () -> inspect(stack + "_web", "{{json .UpdateStatus}}"));
+            updateEnd = System.nanoTime();
+            after = hostnames("web");
+            assertEquals(REPLICAS, after.size(), "running web tasks after the update: " + after);
+            assertTrue(after.stream().noneMatch(before::contains), "every task was replaced: " + before + " -> " + after);
+            long end = updateEnd;
+            await("nginx to serve every new task", RESOLVE_DEADLINE,
+                    () -> load.samples().stream().filter(s -> s.startNanos() > end).map(Sample::servedBy)
+                            .collect(Collectors.toSet()).containsAll(after),
+                    () -> "served since: " + load.samples().stream().filter(s -> s.startNanos() > end)
+                            .map(Sample::servedBy).distinct().toList());
+        } finally {
+            result = load.stop();
+        }
+        long totalAfter = total(redis);
+
+        long ok = result.ok();
+        long during = result.samples().stream()
+                .filter(s -> s.startNanos() >= updateStart && s.endNanos() <= updateEnd).count();
+        figures.add(String.format("rolling update %s: %d requests during it, %d in all, %d 2xx, max latency %d ms,"
+                + " Redis +%d, served by %s", seconds(updateStart, updateEnd), during, result.samples().size(), ok,
+                result.maxLatencyMillis(), totalAfter - totalBefore, result.servedBy()));
+        assertEquals(List.of(), result.failures(), "no request may fail during the rolling update; by status "
+                + result.failuresByStatus());
+        assertTrue(during >= 20, "the client kept sending during the update: " + during + " requests");
+        assertEquals(totalAfter - totalBefore, ok, "Redis's total grew by exactly the 2xx responses");
+        assertEquals(0, result.duplicateCounts(), "no two 2xx got the same X-Visit-Count");
+    }
+
+    // ---------------------------------------------------------------------------------------------
+
+    /** `docker stack rm`, then wait until its containers and networks are gone; then its volumes, the tags, the swarm. */
+    private void removeEverything(List<String> images, boolean initialized, boolean gwbridgeExisted) {
+        List<String> problems = new ArrayList<>();
+        String label = STACK_LABEL + stack;
+        DockerCli.Result rm = cli.docker(COMMAND_TIMEOUT, "stack rm " + stack);
+        if (rm.exit() != 0 && !rm.output().contains("Nothing found in stack")) {
+            problems.add("docker stack rm: " + rm.output());
+        }
+        long start = System.nanoTime();
+        long deadline = start + REMOVE_DEADLINE.toNanos();
+        List<String> left = List.of();
+        for (long i = 0, n = polls(REMOVE_DEADLINE); i < n && System.nanoTime() < deadline; i++) {
+            left = new ArrayList<>(lines(cli.docker(COMMAND_TIMEOUT, "ps -aq --filter label=" + label).output()));
+            left.addAll(lines(cli.docker(COMMAND_TIMEOUT, "network ls -q --filter label=" + label).output()));
+            if (left.isEmpty()) {
+                break;
+            }
+            pause(POLL);
+        }
+        if (!left.isEmpty()) {
+            problems.add("containers/networks of " + stack + " still there after " + REMOVE_DEADLINE + ": " + left);
+        } else {
+            figures.add("stack removed " + seconds(start));
+        }
+        // Volumes outlive `docker stack rm` (Redis's data, nginx's tmpfs volumes): this stack's are the test's.
+        for (String volume : lines(cli.docker(COMMAND_TIMEOUT, "volume ls -q --filter label=" + label).output())) {
+            DockerCli.Result r = cli.docker(COMMAND_TIMEOUT, "volume rm " + volume);
+            if (r.exit() != 0) {
+                problems.add("docker volume rm " + volume + ": " + r.output());
+            }
+        }
+        List<String> secrets = lines(cli.docker(COMMAND_TIMEOUT, "secret ls -q --filter label=" + label).output());
+        if (!secrets.isEmpty()) {
+            problems.add("secrets of " + stack + " left: " + secrets);
+        }
+        for (String image : images) {
+            DockerCli.Result r = cli.docker(COMMAND_TIMEOUT, "image rm " + image);
+            if (r.exit() != 0 && !r.output().contains("No such image")) {
+                problems.add("docker image rm " + image + ": " + r.output());
+            }
+        }
+        if (initialized) {
+            DockerCli.Result leave = cli.docker(COMMAND_TIMEOUT, "swarm leave --force");
+            if (leave.exit() != 0) {
+                problems.add("docker swarm leave --force: " + leave.output());
+            } else if (!gwbridgeExisted) {
+                // Made by `swarm init` for this test's swarm; unused once the swarm is gone, which
+                // the engine finishes tearing down (the ingress sandbox) after `leave` returns.
+                long gone = System.nanoTime() + REMOVE_DEADLINE.toNanos();
+                DockerCli.Result r = cli.docker(COMMAND_TIMEOUT, "network rm docker_gwbridge");
+                for (long i = 0, n = polls(REMOVE_DEADLINE);
+                        i < n && r.exit() != 0 && r.output().contains("active endpoints") && System.nanoTime() < gone; i++) {
+                    pause(POLL);
+                    r = cli.docker(COMMAND_TIMEOUT, "network rm docker_gwbridge");
+                }
+                if (r.exit() != 0 && !r.output().contains("not found")) {
+                    problems.add("docker network rm docker_gwbridge: " + r.output());
+                }
+            }
+        }
+        if (!problems.isEmpty()) {
+            fail("cleaning up after the Swarm test:\n" + String.join("\n", problems));
+        }
+    }
+
+    private String diagnostics() {
+        if (cli == null || stack == null) {
+            return "";
+        }
+        return "docker stack ps " + stack + ":\n" + cli.docker(COMMAND_TIMEOUT, "stack ps --no-trunc " + stack).output()
+                + "\nnginx's last log lines:\n" + tail(cli.docker(COMMAND_TIMEOUT, "service logs --raw " + stack + "_nginx")
+                .output(), 30);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+
+    private DockerCli.Result script(Duration timeout, String... args) throws IOException, InterruptedException {
+        Path root = ComposeLintTest.projectRoot();
+        List<String> command = new ArrayList<>(List.of(root.resolve("scripts/swarm-stack.sh").toString()));
+        command.addAll(Arrays.asList(args));
+        return exec(timeout, command);
+    }
+
+    private DockerCli.Result exec(Duration timeout, List<String> command) throws IOException, InterruptedException {
+        Path log = Files.createTempFile(tmp, "exec-", ".log");
+        ProcessBuilder builder = new ProcessBuilder(command)
+                .directory(ComposeLintTest.projectRoot().toFile())
+                .redirectErrorStream(true)
+                .redirectOutput(log.toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+        builder.environment().putAll(env);
+        Process process = builder.start();
+        if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+            process.destroyForcibly().waitFor();
+            fail(String.join(" ", command) + " did not finish within " + timeout + ":\n" + Files.readString(log));
+        }
+        return new DockerCli.Result(process.exitValue(), Files.readString(log));
+    }
+
+    private static void assumeTool(String... command) {
+        boolean runs;
+        try {
+            Process p = new ProcessBuilder(command).redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            runs = p.waitFor(20, TimeUnit.SECONDS) && p.exitValue() == 0;
+        } catch (IOException e) {
+            runs = false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+        if (!runs && "true".equals(System.getenv("CI"))) {
+            fail(command[0] + " is missing, and in CI every Docker test must run (apt-get install " + command[0] + ")");
+        }
+        assumeTrue(runs, command[0] + " is not installed (scripts/swarm-stack.sh needs it)");
+    }
+
+    /** Service name -> "running/desired" of this stack. */
+    private Map<String, String> serviceReplicas() {
+        Map<String, String> services = new TreeMap<>();
+        for (String line : lines(cli.docker(COMMAND_TIMEOUT, "service ls --filter label=" + STACK_LABEL + stack
+                + " --format {{.Name}}={{.Replicas}}").ok("docker service ls").output())) {
+            int eq = line.indexOf('=');
+            services.put(line.substring(0, eq), line.substring(eq + 1));
+        }
+        return services;
+    }
+
+    /** The running containers of one of the stack's services (this node is the whole swarm). */
+    private List<String> containers(String service) {
+        return lines(cli.docker(COMMAND_TIMEOUT, "ps -q --filter status=running --filter label=com.docker.swarm.service.name="
+                + stack + "_" + service).ok("docker ps").output());
+    }
+
+    /** The host names of a service's running containers: the names the replicas put in X-Served-By. */
+    private Set<String> hostnames(String service) {
+        List<String> ids = containers(service);
+        Set<String> names = new TreeSet<>();
+        if (!ids.isEmpty()) {
+            List<String> command = new ArrayList<>(List.of("inspect", "--format", "{{.Config.Hostname}}"));
+            command.addAll(ids);
+            DockerCli.Result r = cli.run(COMMAND_TIMEOUT, command.toArray(String[]::new));
+            if (r.exit() == 0) { // a container may go between ps and inspect: then ask again on the next poll
+                names.addAll(lines(r.output()));
+            }
+        }
+        return names;
+    }
+
+    private String inspect(String service, String format) {
+        return cli.run(COMMAND_TIMEOUT, "service", "inspect", "--format", format, service).ok("docker service inspect")
+                .output().strip();
+    }
+
+    /** redis-cli in the Redis container with the password from its secret, as the healthcheck does. */
+    private String redisCli(String container, String... args) {
+        String script = "REDISCLI_AUTH=\"$(cat /run/secrets/redis_password)\" exec redis-cli \"$@\"";
+        List<String> command = new ArrayList<>(List.of("exec", container, "sh", "-c", script, "redis-cli"));
+        command.addAll(Arrays.asList(args));
+        return cli.run(COMMAND_TIMEOUT, command.toArray(String[]::new)).ok("redis-cli " + String.join(" ", args))
+                .output().strip();
+    }
+
+    private long total(String redis) {
+        String value = redisCli(redis, "GET", "{visits}:total");
+        return value.isEmpty() ? 0 : Long.parseLong(value);
+    }
+
+    private HttpResponse<String> get(URI uri) throws IOException, InterruptedException {
+        return http.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(10)).GET().build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    private static void await(String what, Duration timeout, BooleanSupplier done, Supplier<String> state) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        for (long i = 0, n = polls(timeout); i < n && System.nanoTime() < deadline; i++) {
+            if (done.getAsBoolean()) {
+                return;
+            }
+            pause(POLL);
+        }
+        fail("waited " + timeout + " for " + what + "; last: " + state.get());
+    }
+
+    /** The most polls a wait of this long can take (each one pauses POLL): every loop is bounded in count too. */
+    private static long polls(Duration timeout) {
+        return timeout.toMillis() / POLL.toMillis() + 1;
+    }
+
+    private static void pause(Duration d) {
+        try {
+            Thread.sleep(d);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static String single(List<String> items, String what) {
+        assertEquals(1, items.size(), "exactly one " + what + ": " + items);
+        return items.get(0);
+    }
+
+    private static List<String> lines(String output) {
+        return output.lines().map(String::strip).filter(l -> !l.isEmpty()).toList();
+    }
+
+    private static String tail(String text, int n) {
+        List<String> all = text.lines().toList();
+        return String.join("\n", all.subList(Math.max(0, all.size() - n), all.size()));
+    }
+
+    private static String seconds(long startNanos) {
+        return seconds(startNanos, System.nanoTime());
+    }
+
+    private static String seconds(long startNanos, long endNanos) {
+        return String.format("%.1f s", (endNanos - startNanos) / 1e9);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+
+    /** One request of the paced load. status -1: a client-side error (reset, timeout...). */
+    record Sample(String method, long startNanos, long endNanos, int status, long visitCount, String servedBy,
+            String error) {
+        boolean ok() {
+            return status / 100 == 2;
+        }
+
+        @Override
+        public String toString() {
+            return method + " " + status + (error != null ? " " + error : "") + " after "
+                    + (endNanos - startNanos) / 1_000_000 + " ms" + (servedBy != null ? " from " + servedBy : "");
+        }
+    }
+
+    /**
+     * One client, one kept-alive connection, a request every {@code pace} (none overlapping: a slow
+     * one delays the next), two of three GET /, one POST /api/visits (nginx's non_idempotent
+     * failover), all counted. Stopping lets the request in flight finish and records it: every
+     * request's outcome is known. Bounded: at most {@link #MAX_RUN}, then it stops by itself.
+     */
+    static final class PacedLoad {
+        static final Duration MAX_RUN = Duration.ofMinutes(10);
+        static final Duration CLIENT_TIMEOUT = Duration.ofSeconds(20);
+
+        private final ConcurrentLinkedQueue<Sample> samples = new ConcurrentLinkedQueue<>();
+        private volatile boolean stopping;
+        private Thread thread;
+
+        static PacedLoad start(URI base, Duration pace) {
+            PacedLoad load = new PacedLoad();
+            load.thread = Thread.ofPlatform().name("paced-load").daemon().start(() -> load.run(base, pace));
+            return load;
+        }
+
+        private void run(URI base, Duration pace) {
+            long begin = System.nanoTime();
+            long maxRequests = MAX_RUN.toNanos() / pace.toNanos();
+            try (HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+                    .connectTimeout(Duration.ofSeconds(5)).build()) {
+                for (long n = 0; !stopping && n < maxRequests; n++) {
+                    LockSupport.parkNanos(begin + n * pace.toNanos() - System.nanoTime());
+                    boolean post = n % 3 == 2;
+                    HttpRequest.Builder request = HttpRequest.newBuilder(base.resolve(post ? "/api/visits" : "/"))
+                            .timeout(CLIENT_TIMEOUT);
+                    request = post ? request.POST(HttpRequest.BodyPublishers.noBody()) : request.GET();
+                    String method = post ? "POST" : "GET";
+                    long start = System.nanoTime();
+                    try {
+                        HttpResponse<Void> r = client.send(request.build(), HttpResponse.BodyHandlers.discarding());
+                        samples.add(new Sample(method, start, System.nanoTime(), r.statusCode(),
+                                r.headers().firstValue("X-Visit-Count").map(Long::parseLong).orElse(-1L),
+                                r.headers().firstValue("X-Served-By").orElse(null), null));
+                    } catch (IOException e) {
+                        samples.add(new Sample(method, start, System.nanoTime(), -1, -1, null, e.toString()));
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        return;
+                    }
+                }
+            }
+        }
+
+        List<Sample> samples() {
+            return List.copyOf(samples);
+        }
+
+        Result stop() throws InterruptedException {
+            stopping = true;
+            thread.join(CLIENT_TIMEOUT.plusSeconds(10).toMillis());
+            if (thread.isAlive()) {
+                throw new IllegalStateException("the paced load did not finish its last request in time");
+            }
+            return new Result(samples());
+        }
+
+        record Result(List<Sample> samples) {
+            long ok() {
+                return samples.stream().filter(Sample::ok).count();
+            }
+
+            List<Sample> failures() {
+                return samples.stream().filter(s -> !s.ok()).toList();
+            }
+
+            Map<String, Long> failuresByStatus() {
+                Map<String, Long> by = new TreeMap<>();
+                failures().forEach(s -> by.merge(s.status() < 0 ? "error" : Integer.toString(s.status()), 1L, Long::sum));
+                return by;
+            }
+
+            long maxLatencyMillis() {
+                return samples.stream().mapToLong(s -> (s.endNanos() - s.startNanos()) / 1_000_000).max().orElse(0);
+            }
+
+            /** How many 2xx carried a number another 2xx also carried. */
+            long duplicateCounts() {
+                Set<Long> seen = new HashSet<>();
+                return samples.stream().filter(Sample::ok).filter(s -> !seen.add(s.visitCount())).count();
+            }
+
+            Set<String> servedBy() {
+                Set<String> names = new LinkedHashSet<>();
+                samples.stream().map(Sample::servedBy).filter(Objects::nonNull).forEach(names::add);
+                return names;
+            }
+        }
+    }
+}
