@@ -36,7 +36,7 @@ import com.github.dockerjava.api.model.Ports;
  */
 final class RealRedis implements BeforeAllCallback, AfterAllCallback, BeforeEachCallback {
     private static final Duration READY_WITHIN = Duration.ofSeconds(30);
-    private static final Pattern COMPOSE_PIN = Pattern.compile("(?m)^x-redis-image: &redis-image \\$\\{REDIS_IMAGE:-([^}]+)}$");
+    private static final Pattern COMPOSE_PIN = Pattern.compile("(?m)^    image: &redis-image \\$\\{REDIS_IMAGE:-([^}]+)}$");
 
     private final int port = freePort();
     private Backend backend;
@@ -166,7 +166,7 @@ final class RealRedis implements BeforeAllCallback, AfterAllCallback, BeforeEach
                 if (pin.find()) {
                     return pin.group(1);
                 }
-                throw new IllegalStateException(compose + " has no `x-redis-image: &redis-image ${REDIS_IMAGE:-...}`");
+                throw new IllegalStateException(compose + " has no redis `image: &redis-image ${REDIS_IMAGE:-...}`");
             }
         }
         throw new IllegalStateException("no compose.yaml above " + Path.of("").toAbsolutePath() + ": set REDIS_IMAGE");

@@ -59,6 +59,20 @@ class ComposeLintTest {
         }
     }
 
+    @Test
+    void theWebBuildTrainsAgainstTheStacksOwnRedis() throws IOException {
+        // compose.yaml passes its pin to the build; the Dockerfile's default serves a plain
+        // `docker build` and must not drift from it.
+        Path root = projectRoot();
+        var compose = Pattern.compile("(?m)^    image: &redis-image \\$\\{REDIS_IMAGE:-([^}]+)}$")
+                .matcher(Files.readString(root.resolve("compose.yaml")));
+        var dockerfile = Pattern.compile("(?m)^ARG REDIS_IMAGE=(\\S+)$")
+                .matcher(Files.readString(root.resolve("web-app/Dockerfile")));
+        assertTrue(compose.find(), "compose.yaml: redis's image: &redis-image ${REDIS_IMAGE:-...}");
+        assertTrue(dockerfile.find(), "web-app/Dockerfile: ARG REDIS_IMAGE=...");
+        assertEquals(compose.group(1), dockerfile.group(1), "the Redis pin of compose.yaml and of web-app/Dockerfile");
+    }
+
     private void assertLintClean(List<String> files) throws Exception {
         Path root = projectRoot();
         Path dclint = root.resolve("node_modules/.bin/dclint");
