@@ -45,7 +45,7 @@ Environment (all optional):
   KEEP_STATE=0
   READY_TIMEOUT=60        seconds to wait for the stack to become ready
   STOP_TIMEOUT=15         seconds a replica gets to stop after SIGTERM before SIGKILL
-The replicas' own settings (REQUEST_DEADLINE_MS, LOG_FORMAT, ... see README.md) are passed
+The replicas' own settings (README.md's "Configuration": web-app's Settings.Variable) are passed
 through; HOST (127.0.0.1), PORT, REPLICA_NAME and REDIS_URL are set per replica. Replicas run
 in STATE_DIR, so give paths (e.g. STATIC_DIR) as absolute paths.
 

@@ -1,5 +1,7 @@
 package org.example.visitcounter;
 
+import static org.example.visitcounter.Settings.Variable.*;
+
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.URI;
@@ -18,8 +20,8 @@ import java.util.Set;
 import java.util.function.Function;
 
 /**
- * Everything the service reads from its environment, parsed and checked once at start-up.
- * README.md has the same table for people; keep the two in step.
+ * Everything the service reads from its environment ({@link Variable}), parsed and checked once
+ * at start-up.
  */
 public record Settings(
         String host,
@@ -53,34 +55,57 @@ public record Settings(
      */
     public record RetrySettings(Duration initialDelay, double multiplier, Duration maxDelay, Duration deadline) {}
 
+    /**
+     * Every variable the service reads and its default (none: unset means absent, or for
+     * REPLICA_NAME the host name). README.md's configuration table lists the same; SettingsTest
+     * checks that it does.
+     */
+    public enum Variable {
+        HOST("0.0.0.0"), PORT("8080"), REPLICA_NAME(null), REDIS_URL("redis://redis:6379"), REDIS_PASSWORD_FILE(null),
+        REDIS_TIMEOUT_MS("500"), REDIS_POOL_SIZE("16"), REQUEST_DEADLINE_MS("2000"), REDIS_RETRY_INITIAL_MS("50"),
+        REDIS_RETRY_MULTIPLIER("2.0"), REDIS_RETRY_MAX_DELAY_MS("1000"), DEDUPE_WINDOW_SECONDS("60"), STATIC_DIR(null),
+        LOG_FORMAT("plain"), LOG_LEVEL("INFO"), SHUTDOWN_GRACE_MS("5000");
+
+        private final String fallback;
+
+        Variable(String fallback) {
+            this.fallback = fallback;
+        }
+
+        public Optional<String> fallback() {
+            return Optional.ofNullable(fallback);
+        }
+    }
+
     public static Settings fromEnv(Map<String, String> env) {
         var p = new Parser(env);
-        String host = p.get("HOST", "0.0.0.0", Parser::host);
-        Integer port = p.get("PORT", "8080", Parser::port);
-        String replica = p.get("REPLICA_NAME", null, Parser::replicaName);
-        RedisUrl url = p.get("REDIS_URL", "redis://redis:6379", RedisUrl::parse);
-        Optional<String> passwordFromFile = p.optional("REDIS_PASSWORD_FILE", Parser::readSecret);
-        Duration redisTimeout = p.get("REDIS_TIMEOUT_MS", "500", v -> Parser.millis(v, 1, 60_000));
-        Integer poolSize = p.get("REDIS_POOL_SIZE", "16", v -> Parser.integer(v, 1, 1024));
-        Duration initial = p.get("REDIS_RETRY_INITIAL_MS", "50", v -> Parser.millis(v, 1, 60_000));
-        Double multiplier = p.get("REDIS_RETRY_MULTIPLIER", "2.0", Parser::multiplier);
-        Duration maxDelay = p.get("REDIS_RETRY_MAX_DELAY_MS", "1000", v -> Parser.millis(v, 1, 300_000));
-        Duration deadline = p.get("REQUEST_DEADLINE_MS", "2000", v -> Parser.millis(v, 1, 300_000));
-        Duration dedupe = p.get("DEDUPE_WINDOW_SECONDS", "60", v -> Duration.ofSeconds(Parser.integer(v, 1, 86_400)));
-        Optional<Path> staticDir = p.optional("STATIC_DIR", Parser::directory);
-        LogFormat logFormat = p.get("LOG_FORMAT", "plain", Parser::logFormat);
-        String logLevel = p.get("LOG_LEVEL", "INFO", Parser::logLevel);
-        Duration grace = p.get("SHUTDOWN_GRACE_MS", "5000", v -> Parser.millis(v, 0, 300_000));
+        String host = p.get(HOST, Parser::host);
+        Integer port = p.get(PORT, Parser::port);
+        Optional<String> replica = p.optional(REPLICA_NAME, Parser::replicaName);
+        RedisUrl url = p.get(REDIS_URL, RedisUrl::parse);
+        Optional<String> passwordFromFile = p.optional(REDIS_PASSWORD_FILE, Parser::readSecret);
+        Duration redisTimeout = p.get(REDIS_TIMEOUT_MS, v -> Parser.millis(v, 1, 60_000));
+        Integer poolSize = p.get(REDIS_POOL_SIZE, v -> Parser.integer(v, 1, 1024));
+        Duration deadline = p.get(REQUEST_DEADLINE_MS, v -> Parser.millis(v, 1, 300_000));
+        Duration initial = p.get(REDIS_RETRY_INITIAL_MS, v -> Parser.millis(v, 1, 60_000));
+        Double multiplier = p.get(REDIS_RETRY_MULTIPLIER, Parser::multiplier);
+        Duration maxDelay = p.get(REDIS_RETRY_MAX_DELAY_MS, v -> Parser.millis(v, 1, 300_000));
+        Duration dedupe = p.get(DEDUPE_WINDOW_SECONDS, v -> Duration.ofSeconds(Parser.integer(v, 1, 86_400)));
+        Optional<Path> staticDir = p.optional(STATIC_DIR, Parser::directory);
+        LogFormat logFormat = p.get(LOG_FORMAT, Parser::logFormat);
+        String logLevel = p.get(LOG_LEVEL, Parser::logLevel);
+        Duration grace = p.get(SHUTDOWN_GRACE_MS, v -> Parser.millis(v, 0, 300_000));
 
         if (url != null && url.password().isPresent() && passwordFromFile.isPresent()) {
-            p.errors.add("REDIS_PASSWORD_FILE and a password in REDIS_URL are both set: give the password in one place only");
+            p.errors.add(REDIS_PASSWORD_FILE + " and a password in " + REDIS_URL
+                    + " are both set: give the password in one place only");
         }
         if (initial != null && maxDelay != null && initial.compareTo(maxDelay) > 0) {
-            p.errors.add("REDIS_RETRY_INITIAL_MS=" + initial.toMillis() + " is larger than REDIS_RETRY_MAX_DELAY_MS="
+            p.errors.add(REDIS_RETRY_INITIAL_MS + "=" + initial.toMillis() + " is larger than " + REDIS_RETRY_MAX_DELAY_MS + "="
                     + maxDelay.toMillis() + ": expected the first delay to be at most the cap");
         }
         if (redisTimeout != null && deadline != null && redisTimeout.compareTo(deadline) > 0) {
-            p.errors.add("REDIS_TIMEOUT_MS=" + redisTimeout.toMillis() + " is larger than REQUEST_DEADLINE_MS="
+            p.errors.add(REDIS_TIMEOUT_MS + "=" + redisTimeout.toMillis() + " is larger than " + REQUEST_DEADLINE_MS + "="
                     + deadline.toMillis() + ": expected the deadline to leave room for at least one Redis call");
         }
         if (!p.errors.isEmpty()) {
@@ -88,7 +113,7 @@ public record Settings(
         }
         var redis = new RedisSettings(url.host(), url.port(), url.tls(), url.database(), url.user(),
                 url.password().or(() -> passwordFromFile), redisTimeout, poolSize);
-        return new Settings(host, port, replica != null ? replica : hostName(), redis,
+        return new Settings(host, port, replica.orElseGet(Settings::hostName), redis,
                 new RetrySettings(initial, multiplier, maxDelay, deadline), dedupe, staticDir, logFormat, logLevel, grace);
     }
 
@@ -123,9 +148,9 @@ public record Settings(
             this.env = env;
         }
 
-        <T> T get(String name, String fallback, Function<String, T> parse) {
-            String raw = env.get(name);
-            String value = raw == null || raw.isBlank() ? fallback : raw.trim();
+        <T> T get(Variable name, Function<String, T> parse) {
+            String raw = env.get(name.name());
+            String value = raw == null || raw.isBlank() ? name.fallback : raw.trim();
             if (value == null) {
                 return null;
             }
@@ -137,8 +162,8 @@ public record Settings(
             }
         }
 
-        <T> Optional<T> optional(String name, Function<String, T> parse) {
-            return Optional.ofNullable(get(name, null, parse));
+        <T> Optional<T> optional(Variable name, Function<String, T> parse) {
+            return Optional.ofNullable(get(name, parse));
         }
 
         private static String quote(String value) {
@@ -262,7 +287,7 @@ public record Settings(
             String path = uri.getPath() == null ? "" : uri.getPath();
             if (!path.isEmpty() && !path.equals("/")) {
                 try {
-                    database = integer(path.substring(1), 0, 15);
+                    database = Parser.integer(path.substring(1), 0, 15);
                 } catch (IllegalArgumentException e) {
                     throw new IllegalArgumentException(EXPECTED + " (db must be a number from 0 to 15)");
                 }
@@ -287,10 +312,6 @@ public record Settings(
 
         private static String decode(String s) {
             return URLDecoder.decode(s.replace("+", "%2B"), StandardCharsets.UTF_8);
-        }
-
-        private static int integer(String value, int min, int max) {
-            return Parser.integer(value, min, max);
         }
     }
 }

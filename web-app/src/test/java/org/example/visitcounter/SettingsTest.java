@@ -2,15 +2,21 @@ package org.example.visitcounter;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.example.visitcounter.Settings.SettingsException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -18,6 +24,31 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 class SettingsTest {
+    /** A row of README.md's configuration table: the variable, then its default or none ("—", "the host name"). */
+    private static final Pattern README_ROW = Pattern.compile("\\| `([A-Z0-9_]+)` \\| (?:`([^`]+)`|—|the host name) \\|.*");
+
+    @Test
+    void readmeListsEveryVariableWithItsDefault() throws IOException {
+        Path readme = Path.of("../README.md");
+        assumeTrue(Files.exists(readme), "no ../README.md (the image's test stage copies web-app/src only)");
+        List<String> lines = Files.readAllLines(readme);
+        int header = lines.indexOf("| variable | default | meaning |");
+        assertTrue(header >= 0, "README.md has no configuration table");
+        var listed = new TreeMap<String, Optional<String>>();
+        for (String row : lines.subList(header + 2, lines.size())) {
+            if (!row.startsWith("|")) {
+                break;
+            }
+            Matcher m = README_ROW.matcher(row);
+            assertTrue(m.matches(), "README.md: expected | `NAME` | `default`, — or the host name | ...: " + row);
+            assertNull(listed.put(m.group(1), Optional.ofNullable(m.group(2))), "README.md lists it twice: " + row);
+        }
+        var variables = new TreeMap<String, Optional<String>>();
+        for (Settings.Variable v : Settings.Variable.values()) {
+            variables.put(v.name(), v.fallback());
+        }
+        assertEquals(variables, listed, "README.md's configuration table against Settings.Variable");
+    }
 
     @Test
     void defaultsWorkUnderCompose() {

@@ -26,6 +26,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
+import org.example.visitcounter.Settings;
 
 /**
  * One loopback stack (redis-server, the replica JVMs, nginx with the shipped config), started by
@@ -47,14 +48,12 @@ public final class LocalStack implements AutoCloseable {
     public static final Duration STOP_TIMEOUT = Duration.ofSeconds(60);
     private static final Pattern PORT_CLASH = Pattern.compile("(?i)already in use|failed to bind");
 
-    /** What the script or the replicas read, so that nothing leaks in from the caller's shell. */
-    private static final List<String> OWN_VARIABLES = List.of(
+    /** What the script (its --help) or the replicas (Settings.Variable) read: nothing leaks in from the caller's shell. */
+    private static final List<String> OWN_VARIABLES = Stream.concat(Stream.of(
             "HTTP_PORT", "WEB_BASE_PORT", "REPLICAS", "REDIS_PORT", "REDIS_ARGS", "REDIS_URL", "STATE_DIR",
             "KEEP_STATE", "READY_TIMEOUT", "STOP_TIMEOUT", "NGINX_BALANCE", "NGINX_RATE_LIMIT", "NGINX_BIN",
-            "JAVA_HOME", "JAVA_OPTS", "JVM_OPTIONS_FILE", "WEB_APP_JAR", "HOST", "PORT", "REPLICA_NAME", "REDIS_PASSWORD_FILE",
-            "REDIS_TIMEOUT_MS", "REDIS_POOL_SIZE", "REQUEST_DEADLINE_MS", "REDIS_RETRY_INITIAL_MS",
-            "REDIS_RETRY_MULTIPLIER", "REDIS_RETRY_MAX_DELAY_MS", "DEDUPE_WINDOW_SECONDS", "STATIC_DIR",
-            "LOG_FORMAT", "LOG_LEVEL", "SHUTDOWN_GRACE_MS");
+            "JAVA_HOME", "JAVA_OPTS", "JVM_OPTIONS_FILE", "WEB_APP_JAR"),
+            Stream.of(Settings.Variable.values()).map(Enum::name)).toList();
 
     private final Process process;
     private final Path stateDir;
