@@ -8,6 +8,7 @@ import java.time.Duration;
 import java.util.NoSuchElementException;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Supplier;
+import org.example.visitcounter.RedisRetry.RedisUnavailableException.Reason;
 import org.example.visitcounter.Settings.RetrySettings;
 import redis.clients.jedis.exceptions.JedisConnectionException;
 import redis.clients.jedis.exceptions.JedisDataException;
@@ -33,8 +34,14 @@ final class RedisRetry {
 
     /** The request ran out of time, or Redis gave an error that retrying cannot fix. */
     static final class RedisUnavailableException extends RuntimeException {
-        RedisUnavailableException(String message, Throwable cause) {
+        /** No time left for another attempt (each failed one was reported as it was retried), or the cause. */
+        enum Reason { DEADLINE, FAILURE }
+
+        final Reason reason;
+
+        RedisUnavailableException(Reason reason, String message, Throwable cause) {
             super(message, cause, false, false);
+            this.reason = reason;
         }
     }
 
@@ -75,8 +82,8 @@ final class RedisRetry {
         try {
             return retry.executeSupplier(() -> {
                 if (deadline - System.nanoTime() < attemptNanos) {
-                    throw new RedisUnavailableException("Redis did not answer within the request deadline of "
-                            + settings.deadline().toMillis() + " ms", null);
+                    throw new RedisUnavailableException(Reason.DEADLINE,
+                            "Redis did not answer within the request deadline of " + settings.deadline().toMillis() + " ms", null);
                 }
                 try {
                     return attempt.get();
@@ -84,11 +91,11 @@ final class RedisRetry {
                     if (isTransient(e)) {
                         throw new TransientFailure(e, deadline);
                     }
-                    throw new RedisUnavailableException("Redis refused the request: " + e.getMessage(), e);
+                    throw new RedisUnavailableException(Reason.FAILURE, "Redis refused the request: " + e.getMessage(), e);
                 }
             });
         } catch (TransientFailure e) { // only if resilience4j stops retrying on its own, which it should not
-            throw new RedisUnavailableException("Redis is unavailable: " + e.getMessage(), e.getCause());
+            throw new RedisUnavailableException(Reason.FAILURE, "Redis is unavailable: " + e.getMessage(), e.getCause());
         }
     }
 

@@ -57,7 +57,7 @@ final class VisitCounter implements AutoCloseable {
             health.reachable();
             return result;
         } catch (RedisUnavailableException e) {
-            if (e.getCause() != null) { // an error retrying cannot fix; deadline misses were counted per retry
+            if (e.reason == RedisUnavailableException.Reason.FAILURE) { // deadline misses were counted per retry
                 failed(e.getCause());
             }
             throw e;

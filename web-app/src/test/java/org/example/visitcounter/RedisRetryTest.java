@@ -69,6 +69,7 @@ class RedisRetryTest {
         }));
         long elapsedMillis = (System.nanoTime() - start) / 1_000_000;
         assertTrue(e.getMessage().contains("within the request deadline of 600 ms"), e.getMessage());
+        assertEquals(RedisUnavailableException.Reason.DEADLINE, e.reason);
         assertTrue(attempts.get() >= 2, "retried at least once, made " + attempts.get() + " attempts");
         // The last attempt may start no later than deadline - attempt time (600 - 100 ms).
         assertTrue(elapsedMillis <= 600, "took " + elapsedMillis + " ms, more than the 600 ms deadline");
@@ -83,6 +84,7 @@ class RedisRetryTest {
         }));
         assertEquals(1, attempts.get());
         assertTrue(e.getCause() instanceof JedisDataException);
+        assertEquals(RedisUnavailableException.Reason.FAILURE, e.reason);
     }
 
     @Test
