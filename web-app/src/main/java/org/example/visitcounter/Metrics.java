@@ -19,8 +19,8 @@ final class Metrics {
     private final Meter.MeterProvider<Timer> requests;
     /**
      * The timer of each (method, route, status) seen, so that a request records into it directly:
-     * the provider builds a new histogram configuration on every lookup, a few per cent of a
-     * request's CPU. Bounded: methods, routes and statuses are small fixed sets.
+     * the provider builds a new histogram configuration on every lookup, a visible share of a
+     * request's CPU (bench/RESULTS.md). Bounded: methods, routes and statuses are small fixed sets.
      */
     private final Map<List<String>, Timer> requestTimers = new ConcurrentHashMap<>();
 

@@ -55,7 +55,7 @@ final class RedisVisits implements AutoCloseable {
         pool.setMaxIdle(settings.poolSize());
         pool.setMaxWait(timeout); // never queue for a connection longer than a call may take
         // Nothing reads JMX here (metrics go to /metrics), and registering the pool would build
-        // the platform MBean server: about a tenth of a second of start-up.
+        // the platform MBean server, a visible share of start-up (bench/RESULTS.md).
         pool.setJmxEnabled(false);
         this.redis = RedisClient.builder()
                 .hostAndPort(new HostAndPort(settings.host(), settings.port()))
