@@ -1,6 +1,7 @@
 package org.example.visitcounter;
 
 import io.javalin.Javalin;
+import java.security.Security;
 import org.example.visitcounter.Settings.SettingsException;
 import org.slf4j.LoggerFactory;
 import sun.misc.Signal;
@@ -10,6 +11,11 @@ public final class Main {
     private Main() {}
 
     public static void main(String[] args) {
+        // Docker's DNS answers change as containers come and go (Redis restarted, a Swarm task
+        // moved): keep a name for 5 s, not the JVM's 30, and never keep a failed lookup (10 s by
+        // default: a replica would wait that long to find a Redis that is back). Before any lookup.
+        Security.setProperty("networkaddress.cache.ttl", "5");
+        Security.setProperty("networkaddress.cache.negative.ttl", "0");
         Settings settings;
         try {
             settings = Settings.fromEnv(System.getenv());
