@@ -174,6 +174,14 @@ final class LoadClient implements AutoCloseable {
             return by;
         }
 
+        /**
+         * Failed requests that were in flight at some moment of [fromNanos, toNanos] (started by
+         * its end, finished after its start): those a fault striking in that span could have cut off.
+         */
+        long failuresInFlight(long fromNanos, long toNanos) {
+            return failures().stream().filter(s -> s.startNanos() <= toNanos && s.endNanos() >= fromNanos).count();
+        }
+
         /** Requests sent a second time because the server closed a kept-alive connection first. */
         long retried() {
             return samples.stream().filter(s -> s.retries() > 0).count();
