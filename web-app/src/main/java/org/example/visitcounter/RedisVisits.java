@@ -25,10 +25,11 @@ import redis.clients.jedis.exceptions.JedisNoScriptException;
  * Redis access: the counting script, the read of the tallies, and PING. One attempt each; the
  * caller decides about retries ({@link RedisRetry}).
  */
-final class RedisVisits implements AutoCloseable {
+public final class RedisVisits implements AutoCloseable {
 
     // One hash tag, so every key lands in the same slot should this ever run on Redis Cluster.
-    static final String TOTAL_KEY = "{visits}:total";
+    /** The total of visits: the tests of the whole stack read it from Redis too. */
+    public static final String TOTAL_KEY = "{visits}:total";
     static final String TALLY_KEY = "{visits}:by-replica";
     static final String REQUEST_KEY_PREFIX = "{visits}:request:";
     /** The error code the script answers with when it ran after its caller gave up. */

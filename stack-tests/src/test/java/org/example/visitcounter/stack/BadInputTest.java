@@ -26,6 +26,7 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.example.visitcounter.RedisVisits;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer.OrderAnnotation;
@@ -421,7 +422,7 @@ class BadInputTest {
     // ---- the stack ----------------------------------------------------------------------------
 
     private static long total() {
-        String value = stack.redisCli("GET", RedisProcess.TOTAL_KEY);
+        String value = stack.redisCli("GET", RedisVisits.TOTAL_KEY);
         return value.isEmpty() ? 0 : Long.parseLong(value);
     }
 

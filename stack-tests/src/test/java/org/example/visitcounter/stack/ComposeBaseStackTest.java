@@ -25,6 +25,7 @@ import java.util.function.Supplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
+import org.example.visitcounter.RedisVisits;
 import org.example.visitcounter.stack.LoadClient.Result;
 import org.example.visitcounter.stack.LoadClient.Sample;
 import org.junit.jupiter.api.AfterAll;
@@ -635,7 +636,7 @@ class ComposeBaseStackTest {
 
     /** Redis's total, read inside its container ({@code RedisVisits.TOTAL_KEY}). */
     private static long redisTotal() {
-        String out = cli.docker(COMMAND_TIMEOUT, "compose exec -T redis redis-cli GET " + RedisProcess.TOTAL_KEY)
+        String out = cli.docker(COMMAND_TIMEOUT, "compose exec -T redis redis-cli GET " + RedisVisits.TOTAL_KEY)
                 .ok("redis-cli GET").output().strip();
         List<String> lines = out.lines().toList();
         String value = lines.isEmpty() ? "" : lines.get(lines.size() - 1).strip();

@@ -11,6 +11,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import org.example.visitcounter.RedisVisits;
 
 /**
  * A redis-server of the test's own, for faults that local-stack.sh does not make (it never
@@ -22,7 +23,6 @@ import java.util.concurrent.TimeUnit;
  * post-mortem (redis.log, the AOF).
  */
 final class RedisProcess implements AutoCloseable {
-    static final String TOTAL_KEY = "{visits}:total";
     private static final Duration START_TIMEOUT = Duration.ofSeconds(30);
 
     private final int port;
@@ -118,7 +118,7 @@ final class RedisProcess implements AutoCloseable {
 
     /** The visit total, read with redis-cli. */
     long total() {
-        String value = cli("GET", TOTAL_KEY);
+        String value = cli("GET", RedisVisits.TOTAL_KEY);
         return value.isEmpty() ? 0 : Long.parseLong(value);
     }
 

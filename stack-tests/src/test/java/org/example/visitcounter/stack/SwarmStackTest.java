@@ -33,6 +33,7 @@ import java.util.concurrent.locks.LockSupport;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
 import java.util.stream.Collectors;
+import org.example.visitcounter.RedisVisits;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -515,7 +516,7 @@ class SwarmStackTest {
     }
 
     private long total(String redis) {
-        String value = redisCli(redis, "GET", "{visits}:total");
+        String value = redisCli(redis, "GET", RedisVisits.TOTAL_KEY);
         return value.isEmpty() ? 0 : Long.parseLong(value);
     }
 
