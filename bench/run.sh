@@ -12,7 +12,7 @@
 #             proxy.conf
 #   default   the same stack with the JVM's default flags and no AOT cache: the reference for
 #             the memory flags' cost in throughput
-#   proxy     the proxy ceiling: the same generated nginx config (local-stack.sh --check-nginx)
+#   proxy     the proxy ceiling: the same generated nginx config (scripts/loopback-nginx.sh)
 #             in front of a trivial upstream that answers `return 200` (bench/trivial-upstream.conf)
 #   redis     the Redis ceiling: redis-benchmark INCR against ours' redis-server
 # Each stack is warmed up (WARMUP seconds of full load; the JIT needs about 45 s when three
@@ -32,15 +32,11 @@ JAVA=$JAVA_HOME/bin/java
 JAR=$ROOT/web-app/target/web-app.jar
 JVM_OPTIONS=$ROOT/web-app/jvm.options
 CLK_TCK=$(getconf CLK_TCK)
-
-log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() {
-    log "error: $*"
-    exit 1
-}
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh" bench
 
 for n in RUNS DURATION WARMUP THREADS CONNECTIONS REDIS_REQUESTS BASE_PORT; do
-    [[ ${!n} =~ ^[0-9]+$ && ${!n} -gt 0 ]] || die "$n=${!n}: expected a whole number above 0"
+    { is_uint "${!n}" && ((${!n} > 0)); } || die "$n=${!n}: expected a whole number above 0"
 done
 for tool in wrk redis-server redis-benchmark redis-cli nginx curl; do
     command -v "$tool" >/dev/null || die "$tool not found (apt-get install wrk redis-server nginx curl)"
@@ -57,7 +53,6 @@ fi
 WORK=$ROOT/bench/target/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$WORK"
 # Ports: BASE_PORT+0..9 ours, +10..19 default, +20..29 proxy ceiling, +30.. the probes.
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for ((p = BASE_PORT; p < BASE_PORT + 40; p++)); do
     ! port_in_use "$p" || die "port $p is in use: choose another BASE_PORT"
 done
@@ -111,14 +106,10 @@ stack_pids() { # NAME GROUP: the pids of one process group of a stack (nginx: ma
     esac
 }
 ticks() { # PID...: user+system CPU ticks used so far
-    local pid total=0 f
+    local pid total=0
     for pid in "$@"; do
-        read -r -a f <"/proc/$pid/stat" || continue
-        # Fields after the ")" of the command name: utime and stime are the 14th and 15th.
-        local rest=${f[*]}
-        rest=${rest##*) }
-        read -r -a f <<<"$rest"
-        total=$((total + f[11] + f[12]))
+        proc_stat "$pid" || continue
+        total=$((total + PROC_STAT[11] + PROC_STAT[12]))
     done
     echo "$total"
 }
@@ -201,8 +192,8 @@ sed -e "s|@DIR@|$WORK/proxy/trivial|g" -e "s|@PORT1@|$((BASE_PORT + 22))|" -e "s
 nginx -p "$WORK/proxy/trivial/" -c "$WORK/proxy/trivial/nginx.conf" -e "$WORK/proxy/trivial/error.log" &
 CEILING_PIDS+=($!)
 TRIVIAL_PID=$!
-HTTP_PORT=$((BASE_PORT + 20)) WEB_BASE_PORT=$((BASE_PORT + 22)) STATE_DIR=$WORK/proxy/state KEEP_STATE=1 \
-    "$ROOT/scripts/local-stack.sh" --check-nginx >"$WORK/proxy/check.log" 2>&1 ||
+HTTP_PORT=$((BASE_PORT + 20)) WEB_BASE_PORT=$((BASE_PORT + 22)) \
+    "$ROOT/scripts/loopback-nginx.sh" "$WORK/proxy/state" >"$WORK/proxy/check.log" 2>&1 ||
     { cat "$WORK/proxy/check.log" >&2; die "nginx config generation failed"; }
 CONF=$WORK/proxy/state/nginx
 nginx -p "$CONF/" -c "$CONF/nginx.conf" -e "$WORK/proxy/state/logs/nginx-error.log" >"$WORK/proxy/access.log" 2>&1 &

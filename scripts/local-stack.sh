@@ -2,7 +2,7 @@
 # The visit-counter stack without Docker: redis-server, N replicas of the built jar and nginx with
 # the shipped nginx/proxy.conf, all on loopback, in the foreground, supervised like Compose's
 # `restart: always`. Used by people without Docker, by the stack tests and by the benchmark.
-# Run with --help for the settings.
+# The nginx configuration comes from scripts/loopback-nginx.sh. Run with --help for the settings.
 # shellcheck disable=SC2317 # the stop functions run from traps, which shellcheck cannot follow
 set -euo pipefail
 
@@ -20,7 +20,7 @@ Stop it with Ctrl-C or SIGTERM: nginx, then the replicas, then Redis are stopped
 (Started in the background by another script, bash ignores SIGINT: send SIGTERM.)
 
 Options:
-  --check-nginx   only generate the nginx configuration and test it (nginx -t); start nothing
+  --check-nginx   only generate the nginx configuration and test it (scripts/loopback-nginx.sh)
   --help          this text
 
 Environment (all optional):
@@ -57,6 +57,8 @@ EOF
 }
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh" local-stack
 
 CHECK_ONLY=0
 case "${1:-}" in
@@ -70,49 +72,22 @@ if (($# > 1)); then
     exit 2
 fi
 
-HTTP_PORT=${HTTP_PORT:-8080}
-WEB_BASE_PORT=${WEB_BASE_PORT:-9001}
-REPLICAS=${REPLICAS:-3}
 REDIS_PORT=${REDIS_PORT:-6379}
 REDIS_ARGS=${REDIS_ARGS:-}
 REDIS_URL=${REDIS_URL:-}
-NGINX_BALANCE=${NGINX_BALANCE:-round_robin}
-NGINX_RATE_LIMIT=${NGINX_RATE_LIMIT:-off}
-NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 JAVA_OPTS=${JAVA_OPTS:-}
 WEB_APP_JAR=${WEB_APP_JAR:-$ROOT/web-app/target/web-app.jar}
 JVM_OPTIONS_FILE=${JVM_OPTIONS_FILE-$ROOT/web-app/jvm.options}
 KEEP_STATE=${KEEP_STATE:-0}
 READY_TIMEOUT=${READY_TIMEOUT:-60}
 STOP_TIMEOUT=${STOP_TIMEOUT:-15}
-NGINX_DIR=$ROOT/nginx
 
-log() { printf '[local-stack %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() {
-    log "error: $*"
-    exit 1
-}
-
-is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
-check_port() {
-    if ! is_uint "$2" || (($2 < 1 || $2 > 65535)); then die "$1=$2 is not a port number"; fi
-}
-check_port HTTP_PORT "$HTTP_PORT"
 check_port REDIS_PORT "$REDIS_PORT"
-check_port WEB_BASE_PORT "$WEB_BASE_PORT"
-{ is_uint "$REPLICAS" && ((REPLICAS >= 1 && REPLICAS <= 32)); } || die "REPLICAS=$REPLICAS: expected 1 to 32"
-((WEB_BASE_PORT + REPLICAS - 1 <= 65535)) || die "WEB_BASE_PORT=$WEB_BASE_PORT leaves no room for $REPLICAS replicas"
 is_uint "$READY_TIMEOUT" || die "READY_TIMEOUT=$READY_TIMEOUT: expected whole seconds"
 is_uint "$STOP_TIMEOUT" || die "STOP_TIMEOUT=$STOP_TIMEOUT: expected whole seconds"
-if ! [[ $NGINX_BALANCE =~ ^[a-z_]+$ && -f $NGINX_DIR/balance/$NGINX_BALANCE.conf ]]; then
-    methods=()
-    for f in "$NGINX_DIR"/balance/*.conf; do methods+=("$(basename "$f" .conf)"); done
-    die "NGINX_BALANCE=$NGINX_BALANCE: expected one of: ${methods[*]}"
-fi
-[[ $NGINX_RATE_LIMIT == on || $NGINX_RATE_LIMIT == off ]] || die "NGINX_RATE_LIMIT=$NGINX_RATE_LIMIT: expected on or off"
-if [[ ! -x $NGINX_BIN ]]; then
-    NGINX_BIN=$(command -v nginx) || die "nginx not found (apt-get install nginx-light, or set NGINX_BIN)"
-fi
+# The nginx side: HTTP_PORT, WEB_BASE_PORT, REPLICAS and NGINX_* (defaults, checks), write_nginx_conf.
+# shellcheck source=scripts/loopback-nginx.sh
+source "$ROOT/scripts/loopback-nginx.sh"
 
 # ---------------------------------------------------------------------------------------------
 # State directory
@@ -127,90 +102,17 @@ make_state_dir() {
         STATE_DIR=$(cd -- "$STATE_DIR" && pwd)
     fi
     PIDS=$STATE_DIR/pids
-    LOGS=$STATE_DIR/logs
-    CONF=$STATE_DIR/nginx
-    NGINX_ARGS=(-p "$CONF/" -c "$CONF/nginx.conf" -e "$LOGS/nginx-error.log")
-}
-
-# ---------------------------------------------------------------------------------------------
-# nginx configuration: a generated nginx.conf + loopback upstream, and the shipped proxy.conf
-
-# The upstream's zone/keepalive lines and the server parameters come from the image's template,
-# so that the loopback stack exercises the same settings.
-template_upstream_lines() {
-    sed -n '/^upstream web {/,/^}/p' "$NGINX_DIR/upstream.conf.template" |
-        grep -E '^[[:space:]]*(zone|keepalive|keepalive_timeout|keepalive_requests)[[:space:]]' |
-        sed 's/^[[:space:]]*/    /'
-}
-template_server_params() {
-    sed -n 's/^[[:space:]]*server[[:space:]]\{1,\}web:8080[[:space:]]\{1,\}resolve\(.*\);[[:space:]]*$/\1/p' \
-        "$NGINX_DIR/upstream.conf.template"
-}
-
-generate_nginx_conf() {
-    mkdir -p "$CONF/tmp" "$LOGS"
-    local settings params i
-    settings=$(template_upstream_lines)
-    params=$(template_server_params)
-    [[ -n $settings && $settings == *zone* && $settings == *keepalive* ]] ||
-        die "could not read the upstream zone/keepalive settings from nginx/upstream.conf.template"
-    grep -q 'server web:8080 resolve' "$NGINX_DIR/upstream.conf.template" ||
-        die "nginx/upstream.conf.template has no 'server web:8080 resolve ...;' line to copy parameters from"
-
-    # The listen directive of proxy.conf's server: loopback only, on HTTP_PORT.
-    printf 'listen 127.0.0.1:%s;\n' "$HTTP_PORT" >"$CONF/listen.conf"
-
-    {
-        echo "# Generated by scripts/local-stack.sh: the loopback counterpart of nginx/upstream.conf.template."
-        echo "map \"\" \$vc_rate_limit {"
-        echo "    default \"$NGINX_RATE_LIMIT\";"
-        echo "}"
-        echo "upstream web {"
-        echo "$settings" | grep -E '^ *zone '
-        echo "    include \"$NGINX_DIR/balance/$NGINX_BALANCE.conf\";"
-        for ((i = 0; i < REPLICAS; i++)); do
-            echo "    server 127.0.0.1:$((WEB_BASE_PORT + i))$params;"
-        done
-        echo "$settings" | grep -vE '^ *zone '
-        echo "}"
-    } >"$CONF/upstream.conf"
-
-    {
-        echo "# Generated by scripts/local-stack.sh: nginx as the current user, everything under STATE_DIR."
-        if ((EUID == 0)); then
-            # Without this, workers of a root master run as nobody and cannot use STATE_DIR.
-            echo "user $(id -un) $(id -gn);"
-        fi
-        echo "daemon off;"
-        echo "master_process on;"
-        echo "worker_processes 2;"
-        echo "worker_shutdown_timeout 5s;"
-        echo "pid \"$CONF/nginx.pid\";"
-        echo "error_log \"$LOGS/nginx-error.log\" notice;"
-        echo "events {"
-        echo "    worker_connections 1024;"
-        echo "}"
-        echo "http {"
-        echo "    client_body_temp_path \"$CONF/tmp/body\";"
-        echo "    proxy_temp_path \"$CONF/tmp/proxy\";"
-        echo "    fastcgi_temp_path \"$CONF/tmp/fastcgi\";"
-        echo "    uwsgi_temp_path \"$CONF/tmp/uwsgi\";"
-        echo "    scgi_temp_path \"$CONF/tmp/scgi\";"
-        echo "    include upstream.conf;"
-        echo "    include \"$NGINX_DIR/proxy.conf\";"
-        echo "}"
-    } >"$CONF/nginx.conf"
+    LOGS=$STATE_DIR/logs # write_nginx_conf puts nginx's error log there too
 }
 
 if ((CHECK_ONLY)); then
     make_state_dir
-    generate_nginx_conf
     status=0
-    "$NGINX_BIN" -t "${NGINX_ARGS[@]}" || status=$?
+    "$ROOT/scripts/loopback-nginx.sh" "$STATE_DIR" || status=$?
     if ((STATE_DIR_CREATED && KEEP_STATE != 1)); then
         rm -rf -- "$STATE_DIR"
     else
-        echo "generated configuration: $CONF/nginx.conf" >&2
+        echo "generated configuration: $STATE_DIR/nginx/nginx.conf" >&2
     fi
     exit "$status"
 fi
@@ -242,7 +144,6 @@ if [[ -z $REDIS_URL ]]; then
     command -v redis-server >/dev/null || die "redis-server not found (apt-get install redis-server), or set REDIS_URL"
 fi
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 ports=("$HTTP_PORT")
 [[ -n $REDIS_URL ]] || ports+=("$REDIS_PORT")
 for ((i = 0; i < REPLICAS; i++)); do ports+=($((WEB_BASE_PORT + i))); done
@@ -253,14 +154,9 @@ for port in "${ports[@]}"; do
 done
 
 alive() {
-    local stat
     kill -0 "$1" 2>/dev/null || return 1
-    if [[ -r /proc/$1/stat ]]; then # a zombie still answers kill -0
-        read -r stat <"/proc/$1/stat" 2>/dev/null || return 1
-        stat=${stat##*) }
-        [[ ${stat:0:1} != Z ]] || return 1
-    fi
-    return 0
+    [[ -r /proc/$1/stat ]] || return 0
+    proc_stat "$1" && [[ ${PROC_STAT[0]} != Z ]] # a zombie still answers kill -0
 }
 
 make_state_dir
@@ -491,7 +387,7 @@ http_ok() { curl --noproxy '*' -fsS -o /dev/null --max-time 1 "$1" 2>/dev/null; 
 # ---------------------------------------------------------------------------------------------
 # Start
 
-generate_nginx_conf
+write_nginx_conf "$STATE_DIR"
 "$NGINX_BIN" -t -q "${NGINX_ARGS[@]}" 2>>"$LOGS/nginx-error.log" || {
     tail_log nginx
     die "the generated nginx configuration does not pass nginx -t"

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.IOException;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -24,21 +25,19 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * The shipped nginx configuration: {@code nginx -t} in the wrapper that scripts/local-stack.sh
+ * The shipped nginx configuration: {@code nginx -t} in the wrapper that scripts/loopback-nginx.sh
  * generates (the very one the loopback stack runs), the loopback upstream kept in step with the
  * image's template, and the production rate limit switch.
  */
 class NginxConfigTest {
     private static final Path ROOT = LocalStack.projectRoot();
     private static final Path TEMPLATE = ROOT.resolve("nginx/upstream.conf.template");
-    private static final Pattern UPSTREAM_SETTING =
-            Pattern.compile("(?m)^\\s*((?:zone|keepalive|keepalive_timeout|keepalive_requests)\\s[^;]*;)");
 
     record Result(int status, String output) {}
 
-    /** scripts/local-stack.sh --check-nginx: generate the configuration and run nginx -t on it. */
-    private static Result checkNginx(Path stateDir, Map<String, String> env) throws Exception {
-        var builder = new ProcessBuilder("bash", ROOT.resolve("scripts/local-stack.sh").toString(), "--check-nginx")
+    /** {@code root}/scripts/local-stack.sh --check-nginx: generate the configuration and run nginx -t on it. */
+    private static Result checkNginx(Path root, Path stateDir, Map<String, String> env) throws Exception {
+        var builder = new ProcessBuilder("bash", root.resolve("scripts/local-stack.sh").toString(), "--check-nginx")
                 .redirectErrorStream(true);
         builder.environment().clear();
         builder.environment().putAll(LocalStack.cleanEnvironment());
@@ -53,7 +52,7 @@ class NginxConfigTest {
     @ParameterizedTest(name = "NGINX_BALANCE={0} NGINX_RATE_LIMIT={1}")
     @CsvSource({"round_robin, off", "round_robin, on", "least_conn, off", "ip_hash, on"})
     void theShippedProxyConfPassesNginxTest(String balance, String rateLimit, @TempDir Path state) throws Exception {
-        var result = checkNginx(state, Map.of("NGINX_BALANCE", balance, "NGINX_RATE_LIMIT", rateLimit,
+        var result = checkNginx(ROOT, state, Map.of("NGINX_BALANCE", balance, "NGINX_RATE_LIMIT", rateLimit,
                 "HTTP_PORT", "18080", "WEB_BASE_PORT", "19001"));
         assertEquals(0, result.status(), result.output());
         assertTrue(result.output().contains("test is successful"), result.output());
@@ -71,27 +70,49 @@ class NginxConfigTest {
 
     @Test
     void anInvalidSettingIsRefusedBeforeNginxRuns(@TempDir Path state) throws Exception {
-        var result = checkNginx(state, Map.of("NGINX_BALANCE", "random"));
+        var result = checkNginx(ROOT, state, Map.of("NGINX_BALANCE", "random"));
         assertEquals(1, result.status(), result.output());
         assertTrue(result.output().contains("round_robin"), "lists the valid choices: " + result.output());
-        assertEquals(1, checkNginx(state, Map.of("NGINX_RATE_LIMIT", "yes")).status());
+        assertEquals(1, checkNginx(ROOT, state, Map.of("NGINX_RATE_LIMIT", "yes")).status());
     }
 
     @Test
     void theLoopbackUpstreamUsesTheImagesZoneKeepaliveAndPeerSettings(@TempDir Path state) throws Exception {
-        assertEquals(0, checkNginx(state, Map.of()).status());
-        String template = Files.readString(TEMPLATE);
-        String generated = Files.readString(state.resolve("nginx/upstream.conf"));
-
-        assertEquals(settings(template), settings(generated));
-        Matcher server = Pattern.compile("server web:8080 resolve([^;]*);").matcher(template);
-        assertTrue(server.find(), template);
-        assertTrue(generated.contains("server 127.0.0.1:9001" + server.group(1) + ";"), generated);
+        assertEquals(0, checkNginx(ROOT, state, Map.of()).status());
+        // The image's upstream as its entrypoint renders it, with its includes where nginx/Dockerfile
+        // copies them (/etc/nginx/X is nginx/X); on loopback, one server a replica in its place.
+        List<String> image = upstreamWeb(Files.readString(TEMPLATE).replace("${NGINX_BALANCE}", "round_robin")
+                .replace("/etc/nginx/", ROOT.resolve("nginx") + "/"));
+        List<String> expected = image.stream().flatMap(d -> !d.startsWith("server web:8080 resolve ") ? Stream.of(d)
+                : Stream.of(9001, 9002, 9003).map(port -> d.replace("web:8080 resolve", "127.0.0.1:" + port))).toList();
+        assertEquals(expected, upstreamWeb(Files.readString(state.resolve("nginx/upstream.conf"))));
+        assertEquals(List.of("zone", "keepalive", "keepalive_timeout", "keepalive_requests"),
+                expected.stream().map(d -> d.split(" ")[0]).filter(name -> name.matches("zone|keepalive.*")).toList());
 
         // nginx must close idle upstream connections before Jetty does (its idle timeout is 30 s).
-        Matcher timeout = Pattern.compile("keepalive_timeout\\s+(\\d+)s;").matcher(template);
+        Matcher timeout = Pattern.compile("(?m)^keepalive_timeout (\\d+)s$").matcher(String.join("\n", expected));
         assertTrue(timeout.find(), "upstream keepalive_timeout in seconds");
         assertTrue(Integer.parseInt(timeout.group(1)) < 30, "keepalive_timeout below Jetty's 30 s idle timeout");
+    }
+
+    @Test
+    void aReformattedTemplateGivesTheSameLoopbackUpstream(@TempDir Path tmp) throws Exception {
+        // A copy of scripts/ and nginx/ whose template is laid out otherwise: indentation, blanks,
+        // a decoy comment, the server directive moved to the top of the block and spread over lines.
+        Path copy = Files.createDirectory(tmp.resolve("copy"));
+        assertEquals(0, LocalStack.execute(List.of("cp", "-r", ROOT + "/scripts", ROOT + "/nginx", copy.toString())).status());
+        String template = Files.readString(TEMPLATE);
+        Matcher server = Pattern.compile("(?m)^ *server web:8080 [^;]*;\\n").matcher(template);
+        assertTrue(server.find(), template);
+        String spread = server.group().strip().replace(" ", "\n\t  ").replace(";", " ;");
+        Files.writeString(copy.resolve("nginx/upstream.conf.template"), server.replaceFirst("").replaceAll("(?m)^ +", "\t")
+                .replace("upstream web {", "upstream  web{ # server web:8080 resolve max_fails=9;\n" + spread + "\n"));
+
+        assertEquals(0, checkNginx(ROOT, tmp.resolve("as-is"), Map.of()).status());
+        var result = checkNginx(copy, tmp.resolve("reformatted"), Map.of());
+        assertEquals(0, result.status(), result.output());
+        assertEquals(Files.readString(tmp.resolve("as-is/nginx/upstream.conf")),
+                Files.readString(tmp.resolve("reformatted/nginx/upstream.conf")).replace(copy + "/", ROOT + "/"));
     }
 
     @Test
@@ -147,8 +168,19 @@ class NginxConfigTest {
         }
     }
 
-    private static List<String> settings(String config) {
-        Matcher m = UPSTREAM_SETTING.matcher(config);
-        return m.results().map(r -> r.group(1).replaceAll("\\s+", " ")).toList();
+    /** The directives of {@code upstream web { }} as nginx reads them: comments dropped, blanks folded, includes expanded. */
+    private static List<String> upstreamWeb(String config) throws IOException {
+        Matcher block = Pattern.compile("upstream\\s+web\\s*\\{([^}]*)}").matcher(expanded(config));
+        assertTrue(block.find(), config);
+        return Stream.of(block.group(1).split(";")).map(d -> d.strip().replaceAll("\\s+", " ")).filter(d -> !d.isEmpty()).toList();
+    }
+
+    private static String expanded(String config) throws IOException {
+        Matcher include = Pattern.compile("\\binclude\\s+\"?([^\";]+)\"?\\s*;").matcher(config.replaceAll("#[^\\n]*", ""));
+        var out = new StringBuilder();
+        while (include.find()) {
+            include.appendReplacement(out, Matcher.quoteReplacement(expanded(Files.readString(Path.of(include.group(1))))));
+        }
+        return include.appendTail(out).toString();
     }
 }

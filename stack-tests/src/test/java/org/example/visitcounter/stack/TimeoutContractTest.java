@@ -54,7 +54,7 @@ class TimeoutContractTest {
         assertFalse(Files.readString(ROOT.resolve("web-app/src/main/java/org/example/visitcounter/VisitCounterApp.java"))
                 .contains("IdleTimeout"), "VisitCounterApp sets an idle timeout: compare with that instead");
         Duration jetty = Duration.ofMillis(new ServerConnector(new Server()).getIdleTimeout());
-        assertLess("keepalive_timeout (upstream)", seconds(directive("nginx/upstream.conf.template", "keepalive_timeout")),
+        assertLess("keepalive_timeout (upstream)", seconds(directive("nginx/upstream-shared.conf", "keepalive_timeout")),
                 "Jetty's idle timeout", jetty);
     }
 
