@@ -161,6 +161,8 @@ build_standin() {
     # sid's Release file is often past its Valid-Until on mirrors and snapshots.
     [ "$suite" = sid ] && aptopts=(--aptopt='Acquire::Check-Valid-Until "false"')
     # The host's CA certificates: builds download (Maven) through whatever TLS setup this host has.
+    # The hooks are shell commands that mmdebstrap runs with $1, the new root: single quotes on purpose.
+    # shellcheck disable=SC2016
     mmdebstrap --quiet --variant=minbase --include="$(IFS=,; echo "${packages[*]}")" "${aptopts[@]}" \
         --customize-hook="mkdir -p \"\$1/usr/local/share/ca-certificates\"; if [ -d '$CA_DIR' ]; then cp -a '$CA_DIR/.' \"\$1/usr/local/share/ca-certificates/\"; fi" \
         --customize-hook='if [ -x "$1/usr/sbin/update-ca-certificates" ]; then chroot "$1" update-ca-certificates >/dev/null; fi' \

@@ -40,7 +40,9 @@ compile() {
         if javac --release "$release" -encoding UTF-8 -g -proc:none \
             -d "$out.tmp" -cp '/app/lib/*' @/tmp/sources.txt; then
             mv "$out.tmp" "$out"
-            # Keep the five newest: a replica may still run from an older one.
+            # Keep the five newest: a replica may still run from an older one. (Our own names:
+            # classes-DIGITS, no blanks; the ones with a dot are markers.)
+            # shellcheck disable=SC2010
             ls -1dt "$shared"/classes-* 2>/dev/null | grep -v '\.' | tail -n +6 | xargs rm -rf
         else
             rm -rf "$out.tmp"
