@@ -89,8 +89,10 @@ await_serving() {
 # until D + 5 s after it stopped. Keeping the turn until (D + 5) / 2 s after this one stopped
 # means at most two replicas are skipped at any moment: the third serves.
 NGINX_FAIL_TIMEOUT_MS=5000
+# Milliseconds since boot, from /proc/uptime (busybox's date may lack %N).
+now_ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
 hold_turn() {
-    down_ms=$((($(date +%s%N) - $1) / 1000000))
+    down_ms=$(($(now_ms) - $1))
     wait_ms=$(((NGINX_FAIL_TIMEOUT_MS - down_ms) / 2))
     if [ "$wait_ms" -gt 0 ]; then
         sleep "$(printf '%d.%03d' $((wait_ms / 1000)) $((wait_ms % 1000)))"
@@ -117,7 +119,7 @@ while true; do
     exec 9>"$shared/restart.lock"
     flock 9
     log "replacing the JVM (this replica's turn)"
-    stopped=$(date +%s%N)
+    stopped=$(now_ms)
     stop_app
     start_app
     await_serving
