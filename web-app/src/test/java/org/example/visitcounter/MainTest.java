@@ -1,5 +1,6 @@
 package org.example.visitcounter;
 
+import static org.example.visitcounter.Waits.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -9,17 +10,19 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The process as people run it: its exit codes, its error lines, its graceful stop. */
 class MainTest {
+    private static final Pattern RETRIED = Pattern.compile("(?m)^redis_retries_total\\{replica=\"main-test\"} [1-9]");
+
     @RegisterExtension
     static final RealRedis redis = new RealRedis();
 
@@ -53,7 +56,9 @@ class MainTest {
                     throw new IllegalStateException(e);
                 }
             });
-            Thread.sleep(300); // let the request reach the service before the signal
+            // In flight at the service: its first attempt timed out on the frozen Redis and is retried.
+            await("the request to reach the service", Duration.ofSeconds(10)).until(() -> RETRIED.matcher(
+                    http.get("/metrics").body()).find());
             process.destroy(); // SIGTERM
             HttpResponse<String> answer = inFlight.get(10, TimeUnit.SECONDS);
             redis.thaw();
@@ -77,21 +82,9 @@ class MainTest {
         return builder.start();
     }
 
-    private static void awaitReady(TestApp.Http http, Process process) throws Exception {
-        Instant deadline = Instant.now().plus(Duration.ofSeconds(30));
-        while (true) {
-            assertTrue(process.isAlive(), "the service exited during start-up");
-            try {
-                if (http.get("/readyz").statusCode() == 200) {
-                    return;
-                }
-            } catch (IOException notListeningYet) {
-                // poll again
-            }
-            if (Instant.now().isAfter(deadline)) {
-                throw new AssertionError("not ready within 30 s");
-            }
-            Thread.sleep(50);
-        }
+    private static void awaitReady(TestApp.Http http, Process process) {
+        await("the service to answer /readyz 200", Duration.ofSeconds(30))
+                .failFast("the service exited during start-up", () -> !process.isAlive())
+                .ignoreExceptionsInstanceOf(IOException.class).until(() -> http.get("/readyz").statusCode() == 200);
     }
 }

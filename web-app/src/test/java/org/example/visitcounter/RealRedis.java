@@ -1,16 +1,14 @@
 package org.example.visitcounter;
 
+import static org.example.visitcounter.Waits.await;
+
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.net.ServerSocket;
-import java.net.Socket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.Comparator;
+import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.extension.AfterAllCallback;
@@ -25,6 +23,8 @@ import org.testcontainers.utility.DockerImageName;
 import com.github.dockerjava.api.model.ExposedPort;
 import com.github.dockerjava.api.model.PortBinding;
 import com.github.dockerjava.api.model.Ports;
+import redis.clients.jedis.Jedis;
+import redis.clients.jedis.exceptions.JedisException;
 
 /**
  * A real Redis for the tests, empty before each test: a Testcontainers container where Docker
@@ -67,29 +67,15 @@ final class RealRedis implements BeforeAllCallback, AfterAllCallback, BeforeEach
         if (!backend.running()) {
             start();
         }
-        command("FLUSHALL");
+        call(Jedis::flushAll);
     }
 
     void start() throws IOException {
         backend.start();
-        Instant deadline = Instant.now().plus(READY_WITHIN);
-        while (true) {
-            String last;
-            try {
-                last = command("PING");
-                if (last.startsWith("+PONG")) {
-                    return;
-                }
-            } catch (IOException notYet) {
-                last = notYet.toString();
-            }
-            // Also a reply such as -LOADING (the AOF still replaying) is not ready yet.
-            if (Instant.now().isAfter(deadline)) {
-                throw new IOException("Redis did not answer PING on port " + port + " within " + READY_WITHIN
-                        + " (last: " + last + ")");
-            }
-            pause();
-        }
+        // Also a reply such as LOADING (the AOF still replaying) is not ready yet; on a timeout the
+        // last such error is the failure's cause.
+        await("Redis on port " + port + " to answer PING", READY_WITHIN).pollInterval(Duration.ofMillis(20))
+                .ignoreExceptionsInstanceOf(JedisException.class).until(() -> "PONG".equals(call(Jedis::ping)));
     }
 
     /** A graceful stop (SIGTERM: Redis syncs its AOF and exits), so a later start keeps the data. */
@@ -106,51 +92,16 @@ final class RealRedis implements BeforeAllCallback, AfterAllCallback, BeforeEach
         backend.freeze(false);
     }
 
-    /** Sends one command; returns a status or error line as sent, or a bulk string's content. */
-    String command(String... words) throws IOException {
-        try (Socket socket = new Socket("127.0.0.1", port)) {
-            socket.setSoTimeout(2000);
-            OutputStream out = socket.getOutputStream();
-            var request = new StringBuilder("*" + words.length + "\r\n");
-            for (String w : words) {
-                request.append('$').append(w.getBytes(StandardCharsets.UTF_8).length).append("\r\n").append(w).append("\r\n");
-            }
-            out.write(request.toString().getBytes(StandardCharsets.UTF_8));
-            out.flush();
-            InputStream in = socket.getInputStream();
-            String first = readLine(in);
-            if (first.startsWith("$") && !first.equals("$-1")) {
-                byte[] bulk = in.readNBytes(Integer.parseInt(first.substring(1)));
-                return new String(bulk, StandardCharsets.UTF_8);
-            }
-            return first;
+    /** Commands on a connection of their own (Jedis, 2 s timeout), e.g. {@code call(jedis -> jedis.info("errorstats"))}. */
+    <T> T call(Function<Jedis, T> commands) {
+        try (var jedis = new Jedis("127.0.0.1", port, 2000)) {
+            return commands.apply(jedis);
         }
     }
 
-    private static String readLine(InputStream in) throws IOException {
-        var line = new StringBuilder();
-        int c;
-        while ((c = in.read()) != -1 && c != '\n') {
-            line.append((char) c);
-        }
-        if (line.isEmpty()) {
-            throw new IOException("no reply");
-        }
-        return line.toString().strip();
-    }
-
-    long total() throws IOException {
-        String value = command("GET", RedisVisits.TOTAL_KEY);
-        return value.equals("$-1") ? 0 : Long.parseLong(value);
-    }
-
-    private static void pause() throws IOException {
-        try {
-            Thread.sleep(20); // between polls, not instead of one
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException(e);
-        }
+    long total() {
+        String value = call(jedis -> jedis.get(RedisVisits.TOTAL_KEY));
+        return value == null ? 0 : Long.parseLong(value);
     }
 
     /** REDIS_IMAGE when set and not empty (Compose's {@code :-}), otherwise compose.yaml's pin. */

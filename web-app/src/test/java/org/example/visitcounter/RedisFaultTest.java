@@ -1,5 +1,6 @@
 package org.example.visitcounter;
 
+import static org.example.visitcounter.Waits.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -10,7 +11,6 @@ import ch.qos.logback.core.read.ListAppender;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -60,7 +60,8 @@ class RedisFaultTest {
             redis.start();
             Instant back = Instant.now();
             // The background probe reconnects within one backoff cap of Redis returning.
-            awaitWithin(Duration.ofMillis(CAP_MS + 1000), () -> healthLogged(Level.INFO, "reachable"));
+            await("the health probe to log Redis reachable", Duration.ofMillis(CAP_MS + 1000))
+                    .pollInterval(Duration.ofMillis(10)).until(() -> healthLogged(Level.INFO, "reachable"));
             assertTrue(Duration.between(back, Instant.now()).toMillis() <= CAP_MS + 1000);
             assertEquals(200, http.get("/readyz").statusCode());
             assertEquals("1", http.get("/").headers().firstValue("X-Visit-Count").orElseThrow());
@@ -125,8 +126,9 @@ class RedisFaultTest {
             }
             // Every attempt above reached Redis and waited there; now they run, and must refuse.
             assertEquals(1, redis.total());
-            assertTrue(redis.command("INFO", "errorstats").contains("errorstat_TOOLATE:count="),
-                    "the script refused at least one late command: " + redis.command("INFO", "errorstats"));
+            String errorstats = redis.call(jedis -> jedis.info("errorstats"));
+            assertTrue(errorstats.contains("errorstat_TOOLATE:count="), "the script refused at least one late command: "
+                    + errorstats);
             HttpResponse<String> next = http.get("/");
             assertEquals("2", next.headers().firstValue("X-Visit-Count").orElseThrow());
         });
@@ -138,15 +140,5 @@ class RedisFaultTest {
 
     private boolean healthLogged(Level level, String text) {
         return healthLog.list.stream().anyMatch(e -> e.getLevel() == level && e.getFormattedMessage().contains(text));
-    }
-
-    private static void awaitWithin(Duration limit, BooleanSupplier condition) throws InterruptedException {
-        Instant deadline = Instant.now().plus(limit);
-        while (!condition.getAsBoolean()) {
-            if (Instant.now().isAfter(deadline)) {
-                throw new AssertionError("not true within " + limit.toMillis() + " ms");
-            }
-            Thread.sleep(10);
-        }
     }
 }

@@ -1,5 +1,6 @@
 package org.example.visitcounter.stack;
 
+import static org.example.visitcounter.stack.Waits.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -422,24 +423,21 @@ class BadInputTest {
     // ---- the stack ----------------------------------------------------------------------------
 
     private static long total() {
-        String value = stack.redisCli("GET", RedisVisits.TOTAL_KEY);
-        return value.isEmpty() ? 0 : Long.parseLong(value);
+        String value = stack.redis(jedis -> jedis.get(RedisVisits.TOTAL_KEY));
+        return value == null ? 0 : Long.parseLong(value);
     }
 
     /** GET / through nginx 200 from every replica (nginx may skip a peer it marked failed for a few seconds). */
     private static void assertServesOnEveryReplica() {
         Set<String> served = new HashSet<>();
-        LocalStack.await("GET / through nginx served by every replica", Duration.ofSeconds(20), () -> {
-            try {
-                HttpResponse<String> r = get(stack.uri("/"));
-                if (r.statusCode() == 200) {
-                    r.headers().firstValue("X-Served-By").ifPresent(served::add);
-                }
-                return served.containsAll(stack.replicaNames());
-            } catch (IOException e) {
-                return false;
-            }
-        });
+        await("GET / through nginx served by every replica", Duration.ofSeconds(20))
+                .ignoreExceptionsInstanceOf(IOException.class).until(() -> {
+                    HttpResponse<String> r = get(stack.uri("/"));
+                    if (r.statusCode() == 200) {
+                        r.headers().firstValue("X-Served-By").ifPresent(served::add);
+                    }
+                    return served.containsAll(stack.replicaNames());
+                });
     }
 
     private static HttpResponse<String> get(URI uri) throws IOException {

@@ -1,5 +1,7 @@
 package org.example.visitcounter.stack;
 
+import static org.example.visitcounter.stack.Waits.await;
+import static org.example.visitcounter.stack.Waits.explained;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -20,8 +22,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.UUID;
-import java.util.function.BooleanSupplier;
-import java.util.function.Supplier;
+import java.util.concurrent.Callable;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
@@ -48,8 +49,8 @@ import org.junit.jupiter.api.TestMethodOrder;
  * grown by exactly the 2xx the clients saw, with the one bound README ("How it behaves",
  * "Late commands count nothing") documents for a Redis that goes away with requests in flight.
  *
- * <p>Waits are polls with deadlines, never sleeps standing in for readiness. Every scenario prints
- * its figures; {@link #down()} prints them all as a table.
+ * <p>Waits are Awaitility polls with deadlines, never sleeps standing in for readiness. Every
+ * scenario prints its figures; {@link #down()} prints them all as a table.
  */
 @TestMethodOrder(OrderAnnotation.class)
 class ComposeBaseStackTest {
@@ -604,25 +605,15 @@ class ComposeBaseStackTest {
                         + cli.run(COMMAND_TIMEOUT, "logs", "--tail", "40", c.id()).output());
     }
 
-    private static void awaitOrExplain(String what, Duration timeout, BooleanSupplier condition) {
+    private static void awaitOrExplain(String what, Duration timeout, Callable<Boolean> condition) {
         awaitOrExplain(what, timeout, condition, () -> "");
     }
 
-    /** {@link LocalStack#await}, and on a timeout what the stack looked like then. */
-    private static void awaitOrExplain(String what, Duration timeout, BooleanSupplier condition,
-            Supplier<String> diagnosis) {
-        try {
-            LocalStack.await(what, timeout, condition);
-        } catch (AssertionError e) {
-            String more;
-            try {
-                more = diagnosis.get() + "\ncompose ps:\n" + cli.docker(COMMAND_TIMEOUT, "compose ps").output()
-                        + "load average: " + loadAverage();
-            } catch (RuntimeException | AssertionError d) {
-                more = "(no diagnosis: " + d + ")";
-            }
-            throw new AssertionError(e.getMessage() + "\n" + more, e);
-        }
+    /** A wait, and on a timeout what the stack looked like then. */
+    private static void awaitOrExplain(String what, Duration timeout, Callable<Boolean> condition,
+            Callable<String> diagnosis) {
+        explained(() -> await(what, timeout).until(condition), () -> diagnosis.call() + "\ncompose ps:\n"
+                + cli.docker(COMMAND_TIMEOUT, "compose ps").output() + "load average: " + loadAverage());
     }
 
     /** The machine's load average (2 cores): other tests share the engine and the CPUs. */
@@ -656,9 +647,6 @@ class ComposeBaseStackTest {
                         .build(), HttpResponse.BodyHandlers.discarding()).statusCode() == 200;
             } catch (IOException e) {
                 return false;
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException(e);
             }
         });
     }

@@ -1,5 +1,7 @@
 package org.example.visitcounter.stack;
 
+import static org.example.visitcounter.stack.Waits.await;
+import static org.example.visitcounter.stack.Waits.explained;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -16,8 +18,8 @@ import java.util.Arrays;
 import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -262,19 +264,14 @@ class ComposeDevLoopTest {
         }
     }
 
-    private static void awaitTrue(Duration within, String what, BooleanSupplier condition) throws InterruptedException {
-        long deadline = System.nanoTime() + within.toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                String log = log();
-                fail(what + ": not within " + within + "; compose watch's last output:\n"
-                        + log.substring(Math.max(0, log.length() - 4000)));
-            }
-            if (!watch.isAlive()) {
-                fail(what + ": `docker " + WATCH + "` exited with " + watch.exitValue() + ":\n" + log());
-            }
-            Thread.sleep(50); // between polls
-        }
+    /** Fails at once, with all its output, if compose watch exits; on a timeout, with the end of its output. */
+    private static void awaitTrue(Duration within, String what, Callable<Boolean> condition) {
+        explained(() -> await(what, within).failFast(what + ": `docker " + WATCH + "` exited", () -> !watch.isAlive())
+                .until(condition), () -> {
+            String log = log();
+            return watch.isAlive() ? "compose watch's last output:\n" + log.substring(Math.max(0, log.length() - 4000))
+                    : "exit status " + watch.exitValue() + ", its output:\n" + log;
+        });
     }
 
     /** The first of {@code count} consecutive free ports. */

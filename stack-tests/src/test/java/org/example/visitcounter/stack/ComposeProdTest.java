@@ -1,5 +1,7 @@
 package org.example.visitcounter.stack;
 
+import static org.example.visitcounter.stack.Waits.await;
+import static org.example.visitcounter.stack.Waits.explained;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -19,6 +21,7 @@ import java.time.Duration;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
@@ -204,18 +207,15 @@ class ComposeProdTest {
         return Long.parseLong(m.group(1));
     }
 
-    private static HttpResponse<String> awaitStatus(String path, int status) throws Exception {
-        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-        while (true) {
-            HttpResponse<String> response = get(base.resolve(path));
-            if (response.statusCode() == status) {
-                return response;
-            }
-            if (System.nanoTime() > deadline) {
-                fail(path + ": " + response.statusCode() + " " + response.body());
-            }
-            Thread.sleep(100); // between polls
-        }
+    /** Polls every 100 ms; on a timeout, with the last answer. */
+    private static HttpResponse<String> awaitStatus(String path, int status) {
+        var last = new AtomicReference<HttpResponse<String>>();
+        explained(() -> await(path + " to answer " + status, Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(100))
+                .until(() -> {
+                    last.set(get(base.resolve(path)));
+                    return last.get().statusCode() == status;
+                }), () -> "last: " + last.get().statusCode() + " " + last.get().body());
+        return last.get();
     }
 
     private static HttpResponse<String> get(URI uri) throws IOException, InterruptedException {
@@ -239,27 +239,20 @@ class ComposeProdTest {
                 http:
                   addr: 127.0.0.1:%d
                 """.formatted(tmp.resolve("registry-data"), port));
+        Path log = tmp.resolve("registry.log");
         try {
             registryProcess = new ProcessBuilder("docker-registry", "serve", config.toString())
                     .redirectErrorStream(true)
-                    .redirectOutput(tmp.resolve("registry.log").toFile())
+                    .redirectOutput(log.toFile())
                     .start();
         } catch (IOException e) {
             throw new IOException("docker-registry is missing: apt-get install docker-registry", e);
         }
-        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-        while (true) {
-            try {
-                if (get(URI.create("http://127.0.0.1:" + port + "/v2/")).statusCode() == 200) {
-                    return port;
-                }
-            } catch (IOException notYet) {
-                if (!registryProcess.isAlive() || System.nanoTime() > deadline) {
-                    fail("docker-registry did not answer on port " + port + ": "
-                            + Files.readString(tmp.resolve("registry.log")));
-                }
-            }
-            Thread.sleep(50); // between polls
-        }
+        explained(() -> await("docker-registry to answer on port " + port, Duration.ofSeconds(30))
+                .failFast("docker-registry on port " + port + " exited", () -> !registryProcess.isAlive())
+                .ignoreExceptionsInstanceOf(IOException.class)
+                .until(() -> get(URI.create("http://127.0.0.1:" + port + "/v2/")).statusCode() == 200),
+                () -> "its log: " + Files.readString(log));
+        return port;
     }
 }

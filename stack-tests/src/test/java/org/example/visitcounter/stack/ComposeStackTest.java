@@ -1,8 +1,8 @@
 package org.example.visitcounter.stack;
 
+import static org.example.visitcounter.stack.Waits.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import com.github.dockerjava.api.model.ExposedPort;
 import com.github.dockerjava.api.model.Ports;
@@ -143,26 +143,17 @@ class ComposeStackTest {
 
     /**
      * nginx reports healthy as soon as it listens; its `resolve` upstream fills in within moments.
-     * Poll the non-counting endpoint through the proxy, with a deadline.
+     * Poll the non-counting endpoint through the proxy, with a deadline; on a timeout the failure
+     * shows the last answer ("status body"), or the last connection error as its cause.
      */
-    private void awaitProxyServes(URI base) throws InterruptedException {
-        long deadline = System.nanoTime() + PROXY_READY_TIMEOUT.toNanos();
-        String last = "no attempt";
-        while (System.nanoTime() < deadline) {
-            try {
-                HttpResponse<String> response = http.send(
-                        HttpRequest.newBuilder(base.resolve("/api/visits")).timeout(Duration.ofSeconds(5)).GET().build(),
-                        HttpResponse.BodyHandlers.ofString());
-                if (response.statusCode() == 200) {
-                    return;
-                }
-                last = response.statusCode() + " " + response.body();
-            } catch (IOException e) {
-                last = e.toString();
-            }
-            Thread.sleep(250);
-        }
-        fail("nginx did not serve GET /api/visits with 200 within " + PROXY_READY_TIMEOUT + "; last: " + last);
+    private void awaitProxyServes(URI base) {
+        await("nginx to serve GET /api/visits with 200", PROXY_READY_TIMEOUT).pollInterval(Duration.ofMillis(250))
+                .ignoreExceptionsInstanceOf(IOException.class).until(() -> {
+                    HttpResponse<String> response = http.send(
+                            HttpRequest.newBuilder(base.resolve("/api/visits")).timeout(Duration.ofSeconds(5)).GET().build(),
+                            HttpResponse.BodyHandlers.ofString());
+                    return response.statusCode() + " " + response.body();
+                }, answer -> answer.startsWith("200 "));
     }
 
     /** The test-only overlay (last -f file): random loopback port for nginx, nothing else published. */

@@ -1,5 +1,6 @@
 package org.example.visitcounter.stack;
 
+import static org.example.visitcounter.stack.Waits.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -91,7 +92,7 @@ class FaultToleranceTest {
             awaitReady(victim);
             long readyAt = System.nanoTime();
             // nginx skips a failed peer for fail_timeout (5 s), then sends it traffic again.
-            LocalStack.await(victim + " to serve the load again", Duration.ofSeconds(30), () -> load.count(
+            await(victim + " to serve the load again", Duration.ofSeconds(30)).until(() -> load.count(
                     s -> s.ok() && victim.equals(s.servedBy()) && s.startNanos() > readyAt) >= 3);
         });
         assertNoFailures(run);
@@ -124,11 +125,11 @@ class FaultToleranceTest {
                 Set<Long> before = workers(master);
                 stack.signal(master, "HUP");
                 // Reloaded: the master has started workers with the new configuration.
-                LocalStack.await("nginx to start new workers", Duration.ofSeconds(10),
-                        () -> workers(master).stream().anyMatch(pid -> !before.contains(pid)));
+                await("nginx to start new workers", Duration.ofSeconds(10))
+                        .until(() -> workers(master).stream().anyMatch(pid -> !before.contains(pid)));
                 long reloadedAt = System.nanoTime();
-                LocalStack.await("requests through the new workers", Duration.ofSeconds(10),
-                        () -> load.count(s -> s.ok() && s.startNanos() > reloadedAt) >= 100);
+                await("requests through the new workers", Duration.ofSeconds(10))
+                        .until(() -> load.count(s -> s.ok() && s.startNanos() > reloadedAt) >= 100);
             }
         });
         assertNoFailures(run);
@@ -280,7 +281,7 @@ class FaultToleranceTest {
         awaitAllReady();
         var run = new Run(name, redis.total(), System.nanoTime());
         try (var load = LoadClient.start(stack.baseUri(), CONNECTIONS)) {
-            LocalStack.await("steady load", Duration.ofSeconds(30), () -> load.count(Sample::ok) >= 300);
+            await("steady load", Duration.ofSeconds(30)).until(() -> load.count(Sample::ok) >= 300);
             run.faultAt = System.nanoTime();
             strike.run();
             run.struckAt = System.nanoTime();
@@ -341,8 +342,8 @@ class FaultToleranceTest {
 
     private static void awaitCountingResumes(LoadClient load) {
         long back = System.nanoTime();
-        LocalStack.await("2xx again after Redis is back", Duration.ofSeconds(15),
-                () -> load.count(s -> s.ok() && s.startNanos() > back) >= 200);
+        await("2xx again after Redis is back", Duration.ofSeconds(15))
+                .until(() -> load.count(s -> s.ok() && s.startNanos() > back) >= 200);
     }
 
     private static void restartRedis(String appendfsync) {
@@ -355,7 +356,7 @@ class FaultToleranceTest {
     private static long millisUntilAllReady() {
         long start = System.nanoTime();
         for (String name : stack.replicaNames()) {
-            LocalStack.await(name + " /readyz 200", Duration.ofSeconds(10), () -> ready(name));
+            await(name + " /readyz 200", Duration.ofSeconds(10)).until(() -> ready(name));
         }
         return (System.nanoTime() - start) / 1_000_000;
     }
@@ -365,7 +366,7 @@ class FaultToleranceTest {
     }
 
     private static void awaitReady(String name) {
-        LocalStack.await(name + " /readyz 200", Duration.ofSeconds(60), () -> ready(name));
+        await(name + " /readyz 200", Duration.ofSeconds(60)).until(() -> ready(name));
     }
 
     private static boolean ready(String name) {
@@ -389,7 +390,7 @@ class FaultToleranceTest {
 
     /** Redis's count of TOOLATE error replies (INFO errorstats), 0 before the first. */
     private static long tooLateRefusals() {
-        for (String line : redis.cli("INFO", "errorstats").split("\\R")) {
+        for (String line : redis.call(jedis -> jedis.info("errorstats")).split("\\R")) {
             if (line.startsWith("errorstat_TOOLATE:count=")) {
                 return Long.parseLong(line.substring("errorstat_TOOLATE:count=".length()).trim());
             }

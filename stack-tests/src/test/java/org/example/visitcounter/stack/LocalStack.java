@@ -1,5 +1,6 @@
 package org.example.visitcounter.stack;
 
+import static org.example.visitcounter.stack.Waits.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -12,7 +13,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.time.Instant;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
@@ -23,10 +23,12 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
+import java.util.function.Function;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
+import org.awaitility.core.ConditionTimeoutException;
 import org.example.visitcounter.Settings;
+import redis.clients.jedis.Jedis;
 
 /**
  * One loopback stack (redis-server, the replica JVMs, nginx with the shipped config), started by
@@ -139,21 +141,21 @@ public final class LocalStack implements AutoCloseable {
             throw new UncheckedIOException(e);
         }
         var stack = new LocalStack(process, stateDir, output, httpPort, redisPort, webBasePort, replicas);
-        Instant deadline = Instant.now().plus(READY_TIMEOUT);
-        while (!Files.exists(stateDir.resolve("ready"))) {
-            if (!process.isAlive()) {
-                stack.forget();
-                String out = stack.output();
-                if (PORT_CLASH.matcher(out).find()) {
-                    throw new PortClash(out);
-                }
-                fail("local-stack.sh exited with status " + process.exitValue() + " before the stack was ready:\n" + out);
+        Path ready = stateDir.resolve("ready");
+        try {
+            await("local-stack.sh to report ready", READY_TIMEOUT).pollInterval(Duration.ofMillis(100))
+                    .until(() -> Files.exists(ready) || !process.isAlive());
+        } catch (ConditionTimeoutException e) {
+            stack.destroyQuietly();
+            fail("the stack was not ready within " + READY_TIMEOUT.toSeconds() + " s:\n" + stack.output());
+        }
+        if (!Files.exists(ready)) { // the script exited first
+            stack.forget();
+            String out = stack.output();
+            if (PORT_CLASH.matcher(out).find()) {
+                throw new PortClash(out);
             }
-            if (Instant.now().isAfter(deadline)) {
-                stack.destroyQuietly();
-                fail("the stack was not ready within " + READY_TIMEOUT.toSeconds() + " s:\n" + stack.output());
-            }
-            pause(Duration.ofMillis(100));
+            fail("local-stack.sh exited with status " + process.exitValue() + " before the stack was ready:\n" + out);
         }
         stack.replicaNames().forEach(stack::pid); // record the first pids
         stack.pid("nginx");
@@ -232,7 +234,7 @@ public final class LocalStack implements AutoCloseable {
 
     /** Waits until {@code name}'s pid file holds a pid other than {@code old} (a restart), and returns it. */
     public long waitForPidChange(String name, long old, Duration timeout) {
-        await(name + " to get a new pid (old " + old + ")", timeout, () -> {
+        await(name + " to get a new pid (old " + old + ")", timeout).until(() -> {
             long now = readPid(name);
             return now > 0 && now != old;
         });
@@ -253,21 +255,10 @@ public final class LocalStack implements AutoCloseable {
         return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
     }
 
-    /** Runs {@code redis-cli} against this stack's Redis and returns its output, trimmed. */
-    public String redisCli(String... args) {
-        var command = new ArrayList<>(List.of("redis-cli", "-h", "127.0.0.1", "-p", Integer.toString(redisPort)));
-        command.addAll(List.of(args));
-        return run(command, 0).trim();
-    }
-
-    /** Polls {@code condition} every 50 ms until it holds; fails after {@code timeout}. */
-    public static void await(String what, Duration timeout, BooleanSupplier condition) {
-        Instant deadline = Instant.now().plus(timeout);
-        while (!condition.getAsBoolean()) {
-            if (Instant.now().isAfter(deadline)) {
-                fail("timed out after " + timeout.toMillis() + " ms waiting for " + what);
-            }
-            pause(Duration.ofMillis(50));
+    /** Commands to this stack's Redis on a connection of their own (Jedis, 2 s timeout). */
+    public <T> T redis(Function<Jedis, T> commands) {
+        try (var jedis = new Jedis("127.0.0.1", redisPort, 2000)) {
+            return commands.apply(jedis);
         }
     }
 
@@ -351,7 +342,7 @@ public final class LocalStack implements AutoCloseable {
         return outcome.output();
     }
 
-    /** What a short command (kill, redis-cli) exited with and printed. */
+    /** What a short command (kill, cp) exited with and printed. */
     record Outcome(int status, String output) {}
 
     /** Runs a short command to its end (30 s at most) and returns its exit status and output. */

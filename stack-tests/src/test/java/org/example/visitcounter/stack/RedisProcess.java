@@ -1,5 +1,6 @@
 package org.example.visitcounter.stack;
 
+import static org.example.visitcounter.stack.Waits.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -8,10 +9,12 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
 import org.example.visitcounter.RedisVisits;
+import redis.clients.jedis.Jedis;
+import redis.clients.jedis.exceptions.JedisException;
 
 /**
  * A redis-server of the test's own, for faults that local-stack.sh does not make (it never
@@ -84,8 +87,9 @@ final class RedisProcess implements AutoCloseable {
         }
         frozen = false;
         // Redis answers LOADING while it replays the AOF: ready means PING gets PONG.
-        LocalStack.await("redis-server on port " + port + " to answer PING", START_TIMEOUT,
-                () -> process.isAlive() && tryCli("PING").equals("PONG"));
+        await("redis-server on port " + port + " to answer PING", START_TIMEOUT)
+                .ignoreExceptionsInstanceOf(JedisException.class)
+                .until(() -> process.isAlive() && "PONG".equals(call(Jedis::ping)));
     }
 
     /** SIGKILL: no shutdown, no final fsync; waits until the process is gone. */
@@ -116,22 +120,17 @@ final class RedisProcess implements AutoCloseable {
         frozen = false;
     }
 
-    /** The visit total, read with redis-cli. */
+    /** The visit total. */
     long total() {
-        String value = cli("GET", RedisVisits.TOTAL_KEY);
-        return value.isEmpty() ? 0 : Long.parseLong(value);
+        String value = call(jedis -> jedis.get(RedisVisits.TOTAL_KEY));
+        return value == null ? 0 : Long.parseLong(value);
     }
 
-    String cli(String... args) {
-        var command = new ArrayList<>(List.of("redis-cli", "-h", "127.0.0.1", "-p", Integer.toString(port)));
-        command.addAll(List.of(args));
-        return run(command, true);
-    }
-
-    private String tryCli(String... args) {
-        var command = new ArrayList<>(List.of("redis-cli", "-h", "127.0.0.1", "-p", Integer.toString(port)));
-        command.addAll(List.of(args));
-        return run(command, false);
+    /** Commands on a connection of their own (Jedis, 2 s timeout), e.g. {@code call(jedis -> jedis.info("errorstats"))}. */
+    <T> T call(Function<Jedis, T> commands) {
+        try (var jedis = new Jedis("127.0.0.1", port, 2000)) {
+            return commands.apply(jedis);
+        }
     }
 
     @Override
@@ -154,7 +153,8 @@ final class RedisProcess implements AutoCloseable {
     }
 
     private void signal(String signal) {
-        run(List.of("kill", "-s", signal, Long.toString(process.pid())), true);
+        LocalStack.Outcome kill = LocalStack.execute(List.of("kill", "-s", signal, Long.toString(process.pid())));
+        assertEquals(0, kill.status(), () -> "kill -s " + signal + ": " + kill.output());
     }
 
     private void waitForExit() {
@@ -166,15 +166,5 @@ final class RedisProcess implements AutoCloseable {
             Thread.currentThread().interrupt();
             throw new IllegalStateException(e);
         }
-    }
-
-    private static String run(List<String> command, boolean mustSucceed) {
-        LocalStack.Outcome outcome = LocalStack.execute(command);
-        String out = outcome.output().trim();
-        // redis-cli exits 0 on an error reply: look at what it printed too.
-        if (mustSucceed && (outcome.status() != 0 || out.startsWith("Could not connect") || out.startsWith("ERR"))) {
-            fail(String.join(" ", command) + " failed: " + out);
-        }
-        return out;
     }
 }

@@ -1,5 +1,7 @@
 package org.example.visitcounter.stack;
 
+import static org.example.visitcounter.stack.Waits.await;
+import static org.example.visitcounter.stack.Waits.explained;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -11,12 +13,13 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
@@ -130,41 +133,42 @@ class RoundRobinTest {
         long oldPid = stack.pid(victim);
         var counts = new ArrayList<Long>();
         var failures = new ArrayList<String>();
-        long newPid = -1;
-        int servedByRestarted = 0;
-        Instant deadline = Instant.now().plus(Duration.ofSeconds(90));
+        var sent = new AtomicInteger();
+        var newPid = new AtomicLong(-1);
+        var servedByRestarted = new AtomicInteger();
 
-        // A sequential client, paced at ~100 requests/s, alternating GET / and POST /api/visits (POST
-        // exercises nginx's non_idempotent failover). The replica is SIGKILLed mid-stream; the loop
-        // runs until the supervisor has restarted it and nginx has sent it a few requests again.
-        for (int i = 0; servedByRestarted < 3; i++) {
-            assertTrue(Instant.now().isBefore(deadline), () -> "the restarted " + victim + " got no traffic in time;"
-                    + " new pid " + stack.pid(victim) + "\n" + stack.output());
-            if (i == 30) {
-                stack.signal(oldPid, "KILL");
-            }
-            HttpResponse<String> response = i % 2 == 0 ? get(stack.uri("/")) : post(stack.uri("/api/visits"));
-            if (response.statusCode() / 100 != 2) {
-                failures.add(i + ": " + response.statusCode() + " " + response.body());
-                continue;
-            }
-            acknowledged++;
-            counts.add(Long.parseLong(response.headers().firstValue("X-Visit-Count").orElseThrow()));
-            String replica = response.headers().firstValue("X-Served-By").orElseThrow();
-            if (i > 30 && newPid < 0) {
-                long current = stack.pid(victim);
-                if (current != oldPid) {
-                    newPid = current;
-                }
-            }
-            if (newPid > 0 && replica.equals(victim)) {
-                servedByRestarted++;
-            }
-            Thread.sleep(10); // pacing, not waiting for anything
-        }
+        // A sequential client, paced at ~100 requests/s (the poll interval), alternating GET / and
+        // POST /api/visits (POST exercises nginx's non_idempotent failover). The replica is SIGKILLed
+        // mid-stream; the client runs until the supervisor has restarted it and nginx has sent it a
+        // few requests again.
+        explained(() -> await("the restarted " + victim + " to get traffic", Duration.ofSeconds(90))
+                .pollInterval(Duration.ofMillis(10)).until(() -> {
+                    int i = sent.getAndIncrement();
+                    if (i == 30) {
+                        stack.signal(oldPid, "KILL");
+                    }
+                    HttpResponse<String> response = i % 2 == 0 ? get(stack.uri("/")) : post(stack.uri("/api/visits"));
+                    if (response.statusCode() / 100 != 2) {
+                        failures.add(i + ": " + response.statusCode() + " " + response.body());
+                        return false;
+                    }
+                    acknowledged++;
+                    counts.add(Long.parseLong(response.headers().firstValue("X-Visit-Count").orElseThrow()));
+                    String replica = response.headers().firstValue("X-Served-By").orElseThrow();
+                    if (i > 30 && newPid.get() < 0) {
+                        long current = stack.pid(victim);
+                        if (current != oldPid) {
+                            newPid.set(current);
+                        }
+                    }
+                    if (newPid.get() > 0 && replica.equals(victim)) {
+                        servedByRestarted.incrementAndGet();
+                    }
+                    return servedByRestarted.get() >= 3;
+                }), () -> "new pid " + stack.pid(victim) + "\n" + stack.output());
 
         assertEquals(List.of(), failures, "requests that failed while " + victim + " was killed and restarted");
-        assertNotEquals(oldPid, newPid);
+        assertNotEquals(oldPid, newPid.get());
         assertTrue(!LocalStack.isAlive(oldPid), "the killed JVM is gone");
         assertConsecutive(counts);
         assertEquals(counts.size(), new HashSet<>(counts).size(), "every acknowledged visit has its own number");

@@ -26,13 +26,14 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
-import java.util.function.BooleanSupplier;
-import java.util.function.Supplier;
 import java.util.stream.Collectors;
+import org.awaitility.core.ConditionTimeoutException;
 import org.example.visitcounter.RedisVisits;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -209,38 +210,35 @@ class SwarmStackTest {
     }
 
     /** Polls until every service has all its tasks running and nginx has served every web task. */
-    private Set<String> awaitDeployed(URI base) throws Exception {
-        long deadline = System.nanoTime() + DEPLOY_DEADLINE.toNanos();
-        String last = "no attempt";
+    private Set<String> awaitDeployed(URI base) {
+        var last = new AtomicReference<>("no attempt");
         Set<String> seen = new TreeSet<>();
-        for (long i = 0, n = polls(DEPLOY_DEADLINE); i < n && System.nanoTime() < deadline; i++) {
+        Set<String> web = new TreeSet<>();
+        awaitOrExplain("the stack to run all its tasks and serve every replica through nginx", DEPLOY_DEADLINE, () -> {
             Map<String, String> services = serviceReplicas();
-            Set<String> web = hostnames("web");
+            web.clear();
+            web.addAll(hostnames("web"));
             boolean running = services.size() == 3 && services.values().stream().allMatch(SwarmStackTest::allRunning)
                     && services.getOrDefault(stack + "_web", "").startsWith(REPLICAS + "/" + REPLICAS)
                     && web.size() == REPLICAS;
-            if (running) {
-                try {
-                    HttpResponse<String> r = get(base.resolve("/api/visits"));
-                    last = r.statusCode() + " from " + r.headers().firstValue("X-Served-By").orElse("?");
-                    if (r.statusCode() == 200) {
-                        r.headers().firstValue("X-Served-By").ifPresent(seen::add);
-                        seen.retainAll(web);
-                        if (seen.equals(web)) {
-                            return web;
-                        }
-                    }
-                } catch (IOException e) {
-                    last = e.toString();
-                }
-            } else {
-                last = "services " + services + ", running web containers " + web;
+            if (!running) {
+                last.set("services " + services + ", running web containers " + web);
+                return false;
             }
-            pause(POLL);
-        }
-        fail("the stack did not run all its tasks and serve every replica through nginx within " + DEPLOY_DEADLINE
-                + "; last: " + last + "; nginx served " + seen);
-        return null;
+            try {
+                HttpResponse<String> r = get(base.resolve("/api/visits"));
+                last.set(r.statusCode() + " from " + r.headers().firstValue("X-Served-By").orElse("?"));
+                if (r.statusCode() == 200) {
+                    r.headers().firstValue("X-Served-By").ifPresent(seen::add);
+                    seen.retainAll(web);
+                    return seen.equals(web);
+                }
+            } catch (IOException e) {
+                last.set(e.toString());
+            }
+            return false;
+        }, () -> last + "; nginx served " + seen);
+        return web;
     }
 
     private static boolean allRunning(String replicas) {
@@ -311,11 +309,11 @@ class SwarmStackTest {
         long updateEnd;
         Set<String> after;
         try {
-            await("the load's first 2xx", Duration.ofSeconds(30), () -> load.samples().stream().anyMatch(Sample::ok),
-                    () -> load.samples().toString());
+            awaitOrExplain("the load's first 2xx", Duration.ofSeconds(30),
+                    () -> load.samples().stream().anyMatch(Sample::ok), () -> load.samples().toString());
             updateStart = System.nanoTime();
             cli.docker(UPDATE_TIMEOUT, "service update --force --detach=false " + stack + "_web").ok("docker service update");
-            await("the update to complete", UPDATE_TIMEOUT, () -> {
+            awaitOrExplain("the update to complete", UPDATE_TIMEOUT, () -> {
                 String state = inspect(stack + "_web", "{{.UpdateStatus.State}}");
                 if (state.startsWith("rollback") || state.equals("paused")) {
                     fail("the update did not complete: " + inspect(stack + "_web", "{{json .UpdateStatus}}"));
@@ -327,7 +325,7 @@ class SwarmStackTest {
             assertEquals(REPLICAS, after.size(), "running web tasks after the update: " + after);
             assertTrue(after.stream().noneMatch(before::contains), "every task was replaced: " + before + " -> " + after);
             long end = updateEnd;
-            await("nginx to serve every new task", RESOLVE_DEADLINE,
+            awaitOrExplain("nginx to serve every new task", RESOLVE_DEADLINE,
                     () -> load.samples().stream().filter(s -> s.startNanos() > end).map(Sample::servedBy)
                             .collect(Collectors.toSet()).containsAll(after),
                     () -> "served since: " + load.samples().stream().filter(s -> s.startNanos() > end)
@@ -361,20 +359,13 @@ class SwarmStackTest {
             problems.add("docker stack rm: " + rm.output());
         }
         long start = System.nanoTime();
-        long deadline = start + REMOVE_DEADLINE.toNanos();
-        List<String> left = List.of();
-        for (long i = 0, n = polls(REMOVE_DEADLINE); i < n && System.nanoTime() < deadline; i++) {
-            left = new ArrayList<>(lines(cli.docker(COMMAND_TIMEOUT, "ps -aq --filter label=" + label).output()));
-            left.addAll(lines(cli.docker(COMMAND_TIMEOUT, "network ls -q --filter label=" + label).output()));
-            if (left.isEmpty()) {
-                break;
-            }
-            pause(POLL);
-        }
-        if (!left.isEmpty()) {
-            problems.add("containers/networks of " + stack + " still there after " + REMOVE_DEADLINE + ": " + left);
-        } else {
+        try {
+            Waits.await("the stack's containers and networks to go", REMOVE_DEADLINE).pollInterval(POLL)
+                    .until(() -> containersAndNetworks(label).isEmpty());
             figures.add("stack removed " + seconds(start));
+        } catch (ConditionTimeoutException e) {
+            problems.add("containers/networks of " + stack + " still there after " + REMOVE_DEADLINE + ": "
+                    + containersAndNetworks(label));
         }
         // Volumes outlive `docker stack rm` (Redis's data, nginx's tmpfs volumes): this stack's are the test's.
         for (String volume : lines(cli.docker(COMMAND_TIMEOUT, "volume ls -q --filter label=" + label).output())) {
@@ -400,15 +391,15 @@ class SwarmStackTest {
             } else if (!gwbridgeExisted) {
                 // Made by `swarm init` for this test's swarm; unused once the swarm is gone, which
                 // the engine finishes tearing down (the ingress sandbox) after `leave` returns.
-                long gone = System.nanoTime() + REMOVE_DEADLINE.toNanos();
-                DockerCli.Result r = cli.docker(COMMAND_TIMEOUT, "network rm docker_gwbridge");
-                for (long i = 0, n = polls(REMOVE_DEADLINE);
-                        i < n && r.exit() != 0 && r.output().contains("active endpoints") && System.nanoTime() < gone; i++) {
-                    pause(POLL);
-                    r = cli.docker(COMMAND_TIMEOUT, "network rm docker_gwbridge");
-                }
-                if (r.exit() != 0 && !r.output().contains("not found")) {
-                    problems.add("docker network rm docker_gwbridge: " + r.output());
+                try {
+                    DockerCli.Result gwbridge = Waits.await("docker_gwbridge to lose its endpoints", REMOVE_DEADLINE)
+                            .pollInterval(POLL).until(() -> cli.docker(COMMAND_TIMEOUT, "network rm docker_gwbridge"),
+                                    r -> r.exit() == 0 || !r.output().contains("active endpoints"));
+                    if (gwbridge.exit() != 0 && !gwbridge.output().contains("not found")) {
+                        problems.add("docker network rm docker_gwbridge: " + gwbridge.output());
+                    }
+                } catch (ConditionTimeoutException e) {
+                    problems.add("docker network rm docker_gwbridge: " + e.getMessage());
                 }
             }
         }
@@ -525,29 +516,16 @@ class SwarmStackTest {
                 HttpResponse.BodyHandlers.ofString());
     }
 
-    private static void await(String what, Duration timeout, BooleanSupplier done, Supplier<String> state) {
-        long deadline = System.nanoTime() + timeout.toNanos();
-        for (long i = 0, n = polls(timeout); i < n && System.nanoTime() < deadline; i++) {
-            if (done.getAsBoolean()) {
-                return;
-            }
-            pause(POLL);
-        }
-        fail("waited " + timeout + " for " + what + "; last: " + state.get());
+    /** A wait polling every {@link #POLL}; on a timeout, with what {@code state} says then. */
+    private static void awaitOrExplain(String what, Duration timeout, Callable<Boolean> done, Callable<String> state) {
+        Waits.explained(() -> Waits.await(what, timeout).pollInterval(POLL).until(done), () -> "last: " + state.call());
     }
 
-    /** The most polls a wait of this long can take (each one pauses POLL): every loop is bounded in count too. */
-    private static long polls(Duration timeout) {
-        return timeout.toMillis() / POLL.toMillis() + 1;
-    }
-
-    private static void pause(Duration d) {
-        try {
-            Thread.sleep(d);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
+    /** What is left of the stack: its containers and networks. */
+    private List<String> containersAndNetworks(String label) {
+        List<String> left = new ArrayList<>(lines(cli.docker(COMMAND_TIMEOUT, "ps -aq --filter label=" + label).output()));
+        left.addAll(lines(cli.docker(COMMAND_TIMEOUT, "network ls -q --filter label=" + label).output()));
+        return left;
     }
 
     private static String single(List<String> items, String what) {
