@@ -1,5 +1,8 @@
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
 import io.javalin.Javalin;
 import java.net.URI;
+import org.slf4j.LoggerFactory;
 import redis.clients.jedis.HostAndPort;
 import redis.clients.jedis.RedisClient;
 
@@ -13,6 +16,8 @@ import redis.clients.jedis.RedisClient;
  */
 public final class FloorApp {
     public static void main(String[] args) {
+        // Without a configuration file, logback logs everything at DEBUG: Jetty's lines per request.
+        ((Logger) LoggerFactory.getLogger(Logger.ROOT_LOGGER_NAME)).setLevel(Level.WARN);
         URI redisUrl = URI.create(System.getenv().getOrDefault("REDIS_URL", "redis://127.0.0.1:6379"));
         String name = System.getenv().getOrDefault("REPLICA_NAME", "floor");
         RedisClient redis = RedisClient.builder()
