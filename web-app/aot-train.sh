@@ -11,8 +11,8 @@
 #
 # Usage: aot-train.sh JAVA JVM_OPTIONS_FILE JAR OUTPUT
 # Needs redis-server (or AOT_REDIS_SERVER, the command that starts one), and wget or curl, on the
-# PATH. Ports: AOT_HTTP_PORT (default 18080) and
-# AOT_REDIS_PORT (default 16379) on 127.0.0.1. POSIX sh: it runs on Alpine's busybox too.
+# PATH. Ports: AOT_HTTP_PORT (default 18080) and AOT_REDIS_PORT (default 16379) on 127.0.0.1.
+# POSIX sh: it runs on Alpine's busybox too.
 set -eu
 
 if [ $# -ne 4 ]; then
