@@ -144,8 +144,13 @@ build_standin() {
     # The definition: the package list, the Dockerfile and the files beside it, and the host's CA
     # certificates (copied into the images, see README). A change to any rebuilds the image.
     local digest
-    digest=$( { echo "$suite ${packages[*]}"; find "$dir" "$CA_DIR" -type f -print0 2>/dev/null \
-        | sort -z | xargs -0 sha256sum; } | sha256sum | cut -c1-16)
+    # Paths relative to each directory: the same definition gives the same digest in any clone.
+    digest=$( {
+        echo "$suite ${packages[*]}"
+        for tree in "$dir" "$CA_DIR"; do
+            if [ -d "$tree" ]; then (cd "$tree" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum); fi
+        done
+    } | sha256sum | cut -c1-16)
     local image=$PREFIX/$name:latest
     if [ "$(docker image inspect -f '{{ index .Config.Labels "org.example.standin.digest" }}' "$image" 2>/dev/null)" = "$digest" ]; then
         log "$image is up to date"
