@@ -94,7 +94,7 @@ class ComposeBaseStackTest {
     static void up() {
         DockerCli.assumeEngine();
         project = "vc-base-" + UUID.randomUUID().toString().substring(0, 8);
-        int port = DockerCli.freePort();
+        int port = LocalStack.freePortBlock(1);
         cli = new DockerCli(DockerCli.projectEnv(project, port));
         base = URI.create("http://127.0.0.1:" + port + "/");
         http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(5)).build();
@@ -295,9 +295,7 @@ class ComposeBaseStackTest {
 
         assertEquals("exited/137/" + restartsBefore, afterKill, victim.name()
                 + " after docker kill (status/exit code/restart count): the restart policy does not apply to docker kill");
-        assertNoFailures(result, "docker kill");
-        assertEquals(result.ok(), counted, "Redis total growth vs 2xx seen");
-        assertEquals(0, result.duplicateCounts(), "2xx with a number another 2xx had");
+        assertNothingLostOrCountedTwice(result, counted, "docker kill");
     }
 
     /**
@@ -336,9 +334,7 @@ class ComposeBaseStackTest {
                 + " last exit code %s%n", row, (restarted - crashed) / 1_000_000, (servesAgain - crashed) / 1_000_000,
                 inspect(victim.id(), "{{.State.ExitCode}}"));
 
-        assertNoFailures(result, "replica crash");
-        assertEquals(result.ok(), counted, "Redis total growth vs 2xx seen");
-        assertEquals(0, result.duplicateCounts(), "2xx with a number another 2xx had");
+        assertNothingLostOrCountedTwice(result, counted, "replica crash");
     }
 
     // ---- 5. Redis stopped and started -------------------------------------------------------
@@ -708,6 +704,13 @@ class ComposeBaseStackTest {
             return "the load so far: " + sofar.samples().size() + " requests, " + sofar.ok() + " 2xx, non-2xx "
                     + sofar.failuresByStatus() + ", first failures " + sofar.failures().stream().limit(5).toList();
         });
+    }
+
+    /** Every request answered 2xx, Redis counted each once, and no two carried the same number. */
+    private static void assertNothingLostOrCountedTwice(Result result, long counted, String what) {
+        assertNoFailures(result, what);
+        assertEquals(result.ok(), counted, "Redis total growth vs 2xx seen");
+        assertEquals(0, result.duplicateCounts(), "2xx with a number another 2xx had");
     }
 
     private static void assertNoFailures(Result result, String what) {

@@ -60,10 +60,10 @@ class ComposeDevLoopTest {
     @BeforeAll
     static void startWatch() throws Exception {
         DockerCli.assumeEngine();
-        int httpPort = DockerCli.freePort();
-        int jdwp = freeRange(REPLICAS);
+        int httpPort = LocalStack.freePortBlock(1);
+        int jdwp = LocalStack.freePortBlock(REPLICAS);
         Map<String, String> env = DockerCli.projectEnv("vc-devloop-" + ProcessHandle.current().pid(), httpPort);
-        env.put("REDIS_DEV_PORT", Integer.toString(DockerCli.freePort()));
+        env.put("REDIS_DEV_PORT", Integer.toString(LocalStack.freePortBlock(1)));
         env.put("JDWP_PORTS", jdwp + "-" + (jdwp + REPLICAS - 1));
         docker = new DockerCli(env);
         base = URI.create("http://127.0.0.1:" + httpPort);
@@ -272,24 +272,5 @@ class ComposeDevLoopTest {
             return watch.isAlive() ? "compose watch's last output:\n" + log.substring(Math.max(0, log.length() - 4000))
                     : "exit status " + watch.exitValue() + ", its output:\n" + log;
         });
-    }
-
-    /** The first of {@code count} consecutive free ports. */
-    private static int freeRange(int count) {
-        for (int attempt = 0; attempt < 50; attempt++) {
-            int first = 20000 + (int) (Math.random() * 20000);
-            boolean free = true;
-            for (int p = first; p < first + count && free; p++) {
-                try (var socket = new java.net.ServerSocket(p, 1, java.net.InetAddress.getLoopbackAddress())) {
-                    socket.getLocalPort();
-                } catch (IOException taken) {
-                    free = false;
-                }
-            }
-            if (free) {
-                return first;
-            }
-        }
-        throw new IllegalStateException("no " + count + " consecutive free ports");
     }
 }

@@ -78,7 +78,7 @@ class ComposeProdTest {
         }
         registry = "127.0.0.1:" + startRegistry();
         tag = "prod-test-" + ProcessHandle.current().pid();
-        int httpPort = DockerCli.freePort();
+        int httpPort = LocalStack.freePortBlock(1);
         Map<String, String> env = DockerCli.projectEnv("vc-prod-" + ProcessHandle.current().pid(), httpPort);
         env.put("REGISTRY", registry);
         env.put("TAG", tag);
@@ -229,7 +229,7 @@ class ComposeProdTest {
 
     /** Debian's docker-registry on a free loopback port, storing into a temporary directory. */
     private static int startRegistry() throws Exception {
-        int port = DockerCli.freePort();
+        int port = LocalStack.freePortBlock(1);
         Path config = tmp.resolve("registry.yml");
         Files.writeString(config, """
                 version: 0.1

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -60,28 +59,23 @@ final class DockerCli {
     }
 
     Result run(Duration timeout, String... words) {
-        List<String> command = new ArrayList<>(List.of("docker"));
-        command.addAll(Arrays.asList(words));
         try {
             Path log = Files.createTempFile("docker-", ".log");
             try {
-                ProcessBuilder builder = new ProcessBuilder(command)
-                        .directory(ComposeLintTest.projectRoot().toFile())
-                        .redirectErrorStream(true)
-                        .redirectOutput(log.toFile())
-                        .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
-                builder.environment().putAll(env);
-                Process process = builder.start();
+                // A short command reads nothing: stdin at its end from the start.
+                Process process = builder(log, words)
+                        .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
                 if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
                     process.destroyForcibly().waitFor();
-                    fail(String.join(" ", command) + " did not finish within " + timeout + ":\n" + Files.readString(log));
+                    fail("docker " + String.join(" ", words) + " did not finish within " + timeout + ":\n"
+                            + Files.readString(log));
                 }
                 return new Result(process.exitValue(), Files.readString(log));
             } finally {
                 Files.deleteIfExists(log);
             }
         } catch (IOException e) {
-            throw new IllegalStateException("cannot run " + String.join(" ", command), e);
+            throw new IllegalStateException("cannot run docker " + String.join(" ", words), e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException(e);
@@ -90,14 +84,18 @@ final class DockerCli {
 
     /** Starts a long-running docker command (compose watch), its output to {@code log}. */
     Process start(Path log, String commandLine) throws IOException {
+        return builder(log, commandLine.strip().split("\\s+")).start();
+    }
+
+    private ProcessBuilder builder(Path log, String... words) {
         List<String> command = new ArrayList<>(List.of("docker"));
-        command.addAll(Arrays.asList(commandLine.strip().split("\\s+")));
+        command.addAll(Arrays.asList(words));
         ProcessBuilder builder = new ProcessBuilder(command)
                 .directory(ComposeLintTest.projectRoot().toFile())
                 .redirectErrorStream(true)
                 .redirectOutput(log.toFile());
         builder.environment().putAll(env);
-        return builder.start();
+        return builder;
     }
 
     /** The environment of a throw-away Compose project: its own name and a free nginx port. */
@@ -106,13 +104,5 @@ final class DockerCli {
         env.put("COMPOSE_PROJECT_NAME", name);
         env.put("HTTP_PORT", Integer.toString(httpPort));
         return env;
-    }
-
-    static int freePort() {
-        try (ServerSocket socket = new ServerSocket(0)) {
-            return socket.getLocalPort();
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
-        }
     }
 }

@@ -103,7 +103,7 @@ class SwarmStackTest {
         assumeTool("jq", "--version");
         String id = Long.toHexString(ThreadLocalRandom.current().nextLong() >>> 16);
         stack = "vcswarmtest" + id;
-        int port = DockerCli.freePort();
+        int port = LocalStack.freePortBlock(1);
         env = new HashMap<>();
         env.put("REGISTRY", "swarm-test.invalid");
         env.put("TAG", "swarm-test-" + id);
