@@ -37,7 +37,9 @@ Environment (all optional):
   JAVA_HOME=              java is $JAVA_HOME/bin/java when set, else `java` from PATH (needs 21+)
   JVM_OPTIONS_FILE=web-app/jvm.options   the JVM flags file (the image's); set it empty to
                           run the JVM with its defaults
-  JAVA_OPTS=              extra JVM flags, after those of JVM_OPTIONS_FILE
+  JAVA_OPTS=              extra JVM flags, after those of JVM_OPTIONS_FILE (and, on glibc,
+                          -XX:TrimNativeHeapInterval=5000 with MALLOC_ARENA_MAX=2, which
+                          stand in for musl's handling of the C heap in the image)
   WEB_APP_JAR=web-app/target/web-app.jar
   STATE_DIR=              where pids, logs, generated config and Redis data go; default: a new
                           temporary directory, deleted on exit unless KEEP_STATE=1 (a STATE_DIR
@@ -136,6 +138,15 @@ if [[ -n $JVM_OPTIONS_FILE ]]; then
     [[ -f $JVM_OPTIONS_FILE ]] || die "JVM_OPTIONS_FILE=$JVM_OPTIONS_FILE does not exist"
     JAVA_ARGS+=("@$(cd -- "$(dirname -- "$JVM_OPTIONS_FILE")" && pwd)/$(basename -- "$JVM_OPTIONS_FILE")")
 fi
+# glibc, unlike musl (the image's C library), keeps a malloc arena per thread and the C heap
+# the JIT compilers free: two arenas and a trim every 5 s bring a replica's resident size here
+# from ~145 to ~116 MiB (bench/RESULTS.md). Neither applies on musl, where the JVM would warn
+# about the trim flag, so neither is in web-app/jvm.options.
+GLIBC_ENV=()
+if getconf GNU_LIBC_VERSION >/dev/null 2>&1; then
+    GLIBC_ENV=(MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}")
+    JAVA_ARGS+=(-XX:TrimNativeHeapInterval=5000)
+fi
 read -r -a extra_java <<<"$JAVA_OPTS"
 JAVA_ARGS+=(${extra_java[@]+"${extra_java[@]}"})
 read -r -a REDIS_EXTRA <<<"$REDIS_ARGS"
@@ -210,9 +221,7 @@ replica_port() { echo $((WEB_BASE_PORT + $1 - 1)); }
 start_replica() { # index (1-based)
     local i=$1 url=$REDIS_URL
     [[ -n $url ]] || url="redis://127.0.0.1:$REDIS_PORT"
-    # MALLOC_ARENA_MAX: glibc's per-thread malloc arenas cost a JVM tens of MB of RSS; musl (the
-    # image's C library) has none, so two arenas here make the footprint comparable.
-    spawn "web-$i" env MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" HOST=127.0.0.1 PORT="$(replica_port "$i")" \
+    spawn "web-$i" env ${GLIBC_ENV[@]+"${GLIBC_ENV[@]}"} HOST=127.0.0.1 PORT="$(replica_port "$i")" \
         REPLICA_NAME="web-$i" REDIS_URL="$url" \
         "$JAVA" "${JAVA_ARGS[@]}" -jar "$WEB_APP_JAR"
     WEB_PID[i]=$LAST_PID
