@@ -43,8 +43,8 @@ source "$ROOT/scripts/lib.sh" bench
 for n in RUNS DURATION WARMUP THREADS CONNECTIONS REDIS_REQUESTS BASE_PORT; do
     { is_uint "${!n}" && ((${!n} > 0)); } || die "$n=${!n}: expected a whole number above 0"
 done
-for tool in wrk redis-server redis-benchmark redis-cli nginx curl; do
-    command -v "$tool" >/dev/null || die "$tool not found (apt-get install wrk redis-server nginx curl)"
+for tool in wrk redis-server redis-benchmark redis-cli nginx curl ss; do
+    command -v "$tool" >/dev/null || die "$tool not found (apt-get install wrk redis-server nginx curl iproute2)"
 done
 "$JAVA" -XX:+PrintFlagsFinal -version 2>/dev/null | grep -q AOTCacheOutput ||
     die "$JAVA has no AOT cache (JDK 25 or newer needed): set JAVA_HOME"
@@ -76,8 +76,10 @@ done
 # Processes this script started, stopped on exit whatever happens.
 declare -A STACK_PID=()
 CEILING_PIDS=()
+SAMPLER_PID=
 cleanup() {
     local name pid
+    [[ -z $SAMPLER_PID ]] || kill "$SAMPLER_PID" 2>/dev/null || true
     for name in "${!STACK_PID[@]}"; do stop_stack "$name"; done
     for pid in ${CEILING_PIDS[@]+"${CEILING_PIDS[@]}"}; do
         kill -QUIT "$pid" 2>/dev/null || true
@@ -119,6 +121,11 @@ stack_pids() { # NAME GROUP: the pids of one process group of a stack (nginx: ma
         replicas) for i in 1 2 3; do cat "$dir/web-$i"; done ;;
         redis) cat "$dir/redis" ;;
     esac
+}
+upstream_conns() { # PORT_OFFSET: nginx's connections to the stack's three replicas, one line each
+    local web=$((BASE_PORT + $1 + 2))
+    ss -Htn state established "( dport = :$web or dport = :$((web + 1)) or dport = :$((web + 2)) )" |
+        awk '{ print $3 }' | sort
 }
 ticks() { # PID...: user+system CPU ticks used so far
     local pid total=0
@@ -231,8 +238,17 @@ run_wrk proxy "$(url 20)" 5 # warm-up
 log "measuring: $RUNS rounds of ${DURATION}s each: ours, default, floor, proxy ceiling, redis ceiling"
 for ((r = 1; r <= RUNS; r++)); do
     gcs_before=$(full_gcs)
+    # nginx's connections to the replicas, sampled through the round: those seen and gone by its
+    # end were closed under load (each new one costs a replica a parser and buffers that get
+    # promoted: nginx/upstream-shared.conf).
+    while :; do upstream_conns 0; sleep 0.5; done >"$WORK/ours/conns-$r.txt" &
+    SAMPLER_PID=$!
     load ours 0 "$DURATION"
+    kill "$SAMPLER_PID"
+    wait "$SAMPLER_PID" 2>/dev/null || true
+    SAMPLER_PID=
     record ours.full_gcs $(($(full_gcs) - gcs_before))
+    record ours.closed_conns "$(comm -23 <(sort -u "$WORK/ours/conns-$r.txt") <(upstream_conns 0) | grep -c . || true)"
     record ours.rps "$W_rps"
     record ours.p50 "$(awk -v v="$W_p50" 'BEGIN { printf "%.2f", v / 1000 }')"
     record ours.p99 "$(awk -v v="$W_p99" 'BEGIN { printf "%.2f", v / 1000 }')"
@@ -322,6 +338,7 @@ OURS=$(med ours.rps)
     echo "| proxy ceiling CPU µs per request: wrk / nginx / upstream | $(med proxy.cpu.wrk) / $(med proxy.cpu.nginx) / $(med proxy.cpu.upstream) | |"
     echo "| **RSS per replica after the load, MiB** (3 replicas) | **$(median ours.rss)** | ≤ 128 |"
     echo "| **full collections during a measured round** (3 replicas) | **$(median ours.full_gcs)** | 0 |"
+    echo "| nginx → replica connections closed during a measured round (seen, gone by its end) | $(median ours.closed_conns) | |"
     echo "| default JVM flags: RSS per replica, MiB | $(median default.rss) | |"
     echo "| default JVM flags: requests/s | $(median default.rps) | |"
     echo "| **ours / default flags, throughput** | **$(ratio "$OURS" "$(med default.rps)")** | ≥ 90% |"
