@@ -74,13 +74,13 @@ done
 
 # ---------------------------------------------------------------------------------------------
 # Processes this script started, stopped on exit whatever happens.
-declare -A STACK_PID=()
+# Stacks, loads and CPU accounting: bench/lib.sh.
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 CEILING_PIDS=()
-SAMPLER_PID=
 cleanup() {
-    local name pid
-    [[ -z $SAMPLER_PID ]] || kill "$SAMPLER_PID" 2>/dev/null || true
-    for name in "${!STACK_PID[@]}"; do stop_stack "$name"; done
+    local pid
+    stop_stacks
     for pid in ${CEILING_PIDS[@]+"${CEILING_PIDS[@]}"}; do
         kill -QUIT "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
@@ -88,77 +88,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# start_stack NAME PORT_OFFSET [VAR=value...]: scripts/local-stack.sh in the background.
-start_stack() {
-    local name=$1 base=$((BASE_PORT + $2)) deadline
-    shift 2
-    mkdir -p "$WORK/$name"
-    # Three replicas whatever the caller's environment says: the ceilings and the tables assume it.
-    env REPLICAS=3 HTTP_PORT="$base" REDIS_PORT="$((base + 1))" WEB_BASE_PORT="$((base + 2))" \
-        STATE_DIR="$WORK/$name/state" JAVA_HOME="$JAVA_HOME" "$@" \
-        "$ROOT/scripts/local-stack.sh" >"$WORK/$name/local-stack.log" 2>&1 &
-    STACK_PID[$name]=$!
-    deadline=$((SECONDS + 120))
-    until [[ -f $WORK/$name/state/ready ]]; do
-        kill -0 "${STACK_PID[$name]}" 2>/dev/null || { cat "$WORK/$name/local-stack.log" >&2; die "stack $name did not start"; }
-        ((SECONDS < deadline)) || die "stack $name not ready within 120 s"
-        sleep 0.1
-    done
-}
-stop_stack() {
-    local pid=${STACK_PID[$1]:-}
-    [[ -n $pid ]] || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    unset "STACK_PID[$1]"
-}
-url() { echo "http://127.0.0.1:$((BASE_PORT + $1))/"; }
-stack_pids() { # NAME GROUP: the pids of one process group of a stack (nginx: master and workers)
-    local dir=$WORK/$1/state/pids i
-    case $2 in
-        nginx) cat "$dir/nginx"; pgrep -P "$(cat "$dir/nginx")" || true ;;
-        replicas) for i in 1 2 3; do cat "$dir/web-$i"; done ;;
-        redis) cat "$dir/redis" ;;
-    esac
-}
-upstream_conns() { # PORT_OFFSET: nginx's connections to the stack's three replicas, one line each
-    local web=$((BASE_PORT + $1 + 2))
-    ss -Htn state established "( dport = :$web or dport = :$((web + 1)) or dport = :$((web + 2)) )" |
-        awk '{ print $3 }' | sort
-}
-ticks() { # PID...: user+system CPU ticks used so far
-    local pid total=0
-    for pid in "$@"; do
-        proc_stat "$pid" || continue
-        total=$((total + PROC_STAT[11] + PROC_STAT[12]))
-    done
-    echo "$total"
-}
-
-# run_wrk NAME URL SECONDS [GROUP:PIDS...]: one wrk run; sets W_* from its report and C_<group>
-# to the CPU microseconds per request each listed process group used during the run.
-run_wrk() {
-    local name=$1 target=$2 secs=$3 out cpu_file group before=() after=() i=0
-    shift 3
-    out=$WORK/$name/wrk-$((++WRK_SEQ)).txt
-    cpu_file=$out.cpu
-    for group in "$@"; do before+=("$(ticks ${group#*:})"); done
-    { TIMEFORMAT='%3U %3S'; time wrk -t"$THREADS" -c"$CONNECTIONS" -d"${secs}s" --timeout 10s \
-        -s "$ROOT/bench/wrk-report.lua" "$target" >"$out"; } 2>"$cpu_file"
-    for group in "$@"; do after+=("$(ticks ${group#*:})"); done
-    eval "$(sed -n 's/^WRK //p' "$out" | tr ' ' '\n' | sed -n 's/^\([a-z0-9_]*\)=\([0-9]*\)$/W_\1=\2/p')"
-    W_rps=$(awk -v r="$W_requests" -v d="$W_duration_us" 'BEGIN { printf "%.0f", r / (d / 1e6) }')
-    W_ok=$((W_requests - W_non2xx))
-    W_errors=$((W_non2xx + W_connect + W_read + W_write + W_timeout))
-    C_wrk=$(awk -v u="$(cut -d' ' -f1 "$cpu_file")" -v s="$(cut -d' ' -f2 "$cpu_file")" -v n="$W_requests" \
-        'BEGIN { printf "%.0f", (u + s) * 1e6 / n }')
-    for group in "$@"; do
-        printf -v "C_${group%%:*}" '%s' "$(awk -v t="$((after[i] - before[i]))" -v hz="$CLK_TCK" -v n="$W_requests" \
-            'BEGIN { printf "%.0f", t * 1e6 / hz / n }')"
-        i=$((i + 1))
-    done
-}
 
 # Figures are collected as "key value" lines, one per run, and summarized at the end.
 FIGURES=$WORK/figures.txt
@@ -169,7 +98,6 @@ med() { # KEY: the median of its values
     values "$1" | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 median() { echo "$(med "$1") ($(values "$1" | head -n 1)–$(values "$1" | tail -n 1))"; } # KEY: "median (min–max)"
-WRK_SEQ=0
 declare -A OK_TOTAL=()
 
 load() { # NAME PORT_OFFSET SECONDS: load a stack, count its 2xx for the correctness line
@@ -209,7 +137,6 @@ start_stack default 10 JVM_OPTIONS_FILE=
 load default 10 "$WARMUP"
 start_stack floor 33 WEB_APP_JAR="$FLOOR_JAR"
 load floor 33 "$WARMUP"
-full_gcs() { cat "$WORK"/ours/gc/gc-*.log | grep -c 'Pause Full' || true; }
 
 log "proxy ceiling: nginx with the generated config in front of a trivial upstream"
 mkdir -p "$WORK/proxy/trivial/tmp"
@@ -237,18 +164,11 @@ run_wrk proxy "$(url 20)" 5 # warm-up
 
 log "measuring: $RUNS rounds of ${DURATION}s each: ours, default, floor, proxy ceiling, redis ceiling"
 for ((r = 1; r <= RUNS; r++)); do
-    gcs_before=$(full_gcs)
-    # nginx's connections to the replicas, sampled through the round: those seen and gone by its
-    # end were closed under load (each new one costs a replica a parser and buffers that get
-    # promoted: nginx/upstream-shared.conf).
-    while :; do upstream_conns 0; sleep 0.5; done >"$WORK/ours/conns-$r.txt" &
-    SAMPLER_PID=$!
+    gcs_before=$(full_gcs ours)
+    conns_sampler_start 0 "$WORK/ours/conns-$r.txt"
     load ours 0 "$DURATION"
-    kill "$SAMPLER_PID"
-    wait "$SAMPLER_PID" 2>/dev/null || true
-    SAMPLER_PID=
-    record ours.full_gcs $(($(full_gcs) - gcs_before))
-    record ours.closed_conns "$(comm -23 <(sort -u "$WORK/ours/conns-$r.txt") <(upstream_conns 0) | grep -c . || true)"
+    record ours.closed_conns "$(conns_sampler_stop 0 "$WORK/ours/conns-$r.txt")"
+    record ours.full_gcs $(($(full_gcs ours) - gcs_before))
     record ours.rps "$W_rps"
     record ours.p50 "$(awk -v v="$W_p50" 'BEGIN { printf "%.2f", v / 1000 }')"
     record ours.p99 "$(awk -v v="$W_p99" 'BEGIN { printf "%.2f", v / 1000 }')"
