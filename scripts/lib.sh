@@ -1,4 +1,4 @@
-# Helpers for the loopback scripts (scripts/local-stack.sh, scripts/loopback-nginx.sh, bench/run.sh).
+# Helpers for the loopback scripts (scripts/local-stack.sh, scripts/loopback-nginx.sh, bench/run.sh, bench/compare.sh).
 # Sourced, with the caller's name for its log lines:  source scripts/lib.sh local-stack
 # shellcheck shell=bash
 LOG_PREFIX=$1
