@@ -13,9 +13,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * bench/run.sh end to end, with every phase cut to seconds: the figures mean nothing, but the
- * script must still start, load, measure and stop everything, and print its whole table with a
- * correctness line that holds. Keeps the benchmark from rotting between the runs that matter.
+ * bench/run.sh, and README.md's bench/compare.sh example, end to end, with every phase cut to
+ * seconds: the figures mean nothing, but the scripts must still start, load, measure and stop
+ * everything, and print their whole tables. Keeps the benchmark from rotting between the runs
+ * that matter.
  */
 class BenchmarkSmokeTest {
     private static final long LIMIT_SECONDS = 300;
@@ -48,5 +49,39 @@ class BenchmarkSmokeTest {
         }
         assertTrue(output.contains("**yes** | yes |"), "the correctness line holds:\n" + output);
         assertTrue(!output.contains("n/a"), "every figure was measured:\n" + output);
+    }
+
+    @Test
+    void theReadmesComparisonRunsEndToEnd(@TempDir Path tmp) throws Exception {
+        Path root = LocalStack.projectRoot();
+        String command = Files.readAllLines(root.resolve("README.md")).stream()
+                .filter(line -> line.startsWith("$ bench/compare.sh ")).findFirst().orElseThrow()
+                .substring(2);
+        Path out = tmp.resolve("compare.out");
+        var builder = new ProcessBuilder("bash", "-c", command)
+                .directory(root.toFile())
+                .redirectErrorStream(true)
+                .redirectOutput(out.toFile());
+        builder.environment().putAll(LocalStack.cleanEnvironment());
+        builder.environment().putAll(java.util.Map.of("ROUNDS", "1", "DURATION", "2", "WARMUP", "2",
+                "BASE_PORT", Integer.toString(LocalStack.freePortBlock(20))));
+        Process compare = builder.start();
+        try {
+            assertTrue(compare.waitFor(LIMIT_SECONDS, TimeUnit.SECONDS), command + " ran over " + LIMIT_SECONDS + " s");
+        } finally {
+            compare.destroy(); // SIGTERM: the script stops what it started
+            compare.waitFor(60, TimeUnit.SECONDS);
+        }
+        String output = Files.readString(out, StandardCharsets.UTF_8);
+        assertEquals(0, compare.exitValue(), output);
+        // One row per variant named in the command, each without errors, then their resident sizes.
+        List<String> variants = java.util.regex.Pattern.compile("(?<=\\s)([A-Za-z0-9_-]+) '[^']*'").matcher(command)
+                .results().map(m -> m.group(1)).toList();
+        assertEquals(2, variants.size(), command);
+        for (String variant : variants) {
+            assertTrue(java.util.regex.Pattern.compile("(?m)^\\| 1 \\| " + variant + " \\| \\d+ \\|.*\\| 0 \\|$")
+                    .matcher(output).find(), "a round of " + variant + " without errors in:\n" + output);
+            assertTrue(output.contains(variant + ": RSS per replica after the load, MiB: "), output);
+        }
     }
 }
