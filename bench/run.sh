@@ -2,8 +2,9 @@
 # The benchmark: the stack's speed, footprint and start-up, measured against two ceilings in the
 # same run on the same machine. Loopback only; bounded in time; everything it starts, it stops,
 # by pid. Prints one table (Markdown) and keeps it, with the raw figures, in bench/target/.
+# To decide a change instead, with variants of the stack side by side: bench/compare.sh.
 #
-#   bench/run.sh            # about 7 minutes
+#   bench/run.sh            # about 8 minutes
 #   RUNS=5 DURATION=20 bench/run.sh
 #
 # What runs (all at once, loaded in turn, so every ratio compares figures taken side by side):
