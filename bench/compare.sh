@@ -75,11 +75,7 @@ while (($#)); do
     shift 2
 done
 
-ms() { awk -v v="$1" 'BEGIN { printf "%.2f", v / 1000 }'; } # µs to ms
-load() { # NAME SECONDS
-    run_wrk "$1" "$(url "${OFFSET[$1]}")" "$2" "nginx:$(stack_pids "$1" nginx | tr '\n' ' ')" \
-        "replicas:$(stack_pids "$1" replicas | tr '\n' ' ')" "redis:$(stack_pids "$1" redis)"
-}
+load() { load_stack "$1" "${OFFSET[$1]}" "$2"; } # NAME SECONDS
 for name in "${NAMES[@]}"; do
     log "warming up $name for ${WARMUP}s"
     load "$name" "$WARMUP"
@@ -98,7 +94,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done | tee "$WORK/rounds.md"
 for name in "${NAMES[@]}"; do
     printf '%s: RSS per replica after the load, MiB:' "$name"
-    for pid in $(stack_pids "$name" replicas); do awk '/^VmRSS:/ { printf " %.0f", $2 / 1024 }' "/proc/$pid/status"; done
+    for pid in $(stack_pids "$name" replicas); do printf ' %s' "$(rss_mib "$pid")"; done
     echo
 done | tee "$WORK/rss.txt"
 log "figures kept in $WORK"

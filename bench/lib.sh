@@ -80,6 +80,15 @@ run_wrk() {
     done
 }
 
+# load_stack NAME PORT_OFFSET SECONDS: run_wrk on a stack, with the CPU of its nginx, replicas
+# and Redis (C_nginx, C_replicas, C_redis).
+load_stack() {
+    run_wrk "$1" "$(url "$2")" "$3" "nginx:$(stack_pids "$1" nginx | tr '\n' ' ')" \
+        "replicas:$(stack_pids "$1" replicas | tr '\n' ' ')" "redis:$(stack_pids "$1" redis)"
+}
+ms() { awk -v v="$1" 'BEGIN { printf "%.2f", v / 1000 }'; } # µs (wrk's latencies) to ms
+rss_mib() { awk '/^VmRSS:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; } # PID: its resident size
+
 stop_stacks() { # every stack still running, and the connection sampler
     local name
     [[ -z $SAMPLER_PID ]] || kill "$SAMPLER_PID" 2>/dev/null || true

@@ -21,6 +21,7 @@
 #   redis     the Redis ceiling: redis-benchmark INCR against ours' redis-server
 # Each stack is warmed up (WARMUP seconds of full load; the JIT needs about 45 s when three
 # JVMs share two cores) before its measured rounds; "first 10 s" is the load right after start.
+# shellcheck disable=SC2154 # W_* and C_* are run_wrk's (bench/lib.sh)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -102,8 +103,7 @@ median() { echo "$(med "$1") ($(values "$1" | head -n 1)–$(values "$1" | tail 
 declare -A OK_TOTAL=()
 
 load() { # NAME PORT_OFFSET SECONDS: load a stack, count its 2xx for the correctness line
-    run_wrk "$1" "$(url "$2")" "$3" "nginx:$(stack_pids "$1" nginx | tr '\n' ' ')" \
-        "replicas:$(stack_pids "$1" replicas | tr '\n' ' ')" "redis:$(stack_pids "$1" redis)"
+    load_stack "$@"
     OK_TOTAL[$1]=$((${OK_TOTAL[$1]:-0} + W_ok))
 }
 
@@ -171,9 +171,9 @@ for ((r = 1; r <= RUNS; r++)); do
     record ours.closed_conns "$(conns_sampler_stop 0 "$WORK/ours/conns-$r.txt")"
     record ours.full_gcs $(($(full_gcs ours) - gcs_before))
     record ours.rps "$W_rps"
-    record ours.p50 "$(awk -v v="$W_p50" 'BEGIN { printf "%.2f", v / 1000 }')"
-    record ours.p99 "$(awk -v v="$W_p99" 'BEGIN { printf "%.2f", v / 1000 }')"
-    record ours.p999 "$(awk -v v="$W_p999" 'BEGIN { printf "%.2f", v / 1000 }')"
+    record ours.p50 "$(ms "$W_p50")"
+    record ours.p99 "$(ms "$W_p99")"
+    record ours.p999 "$(ms "$W_p999")"
     record ours.errors "$W_errors"
     record ours.cpu.wrk "$C_wrk"
     record ours.cpu.nginx "$C_nginx"
@@ -182,11 +182,11 @@ for ((r = 1; r <= RUNS; r++)); do
 
     load default 10 "$DURATION"
     record default.rps "$W_rps"
-    record default.p99 "$(awk -v v="$W_p99" 'BEGIN { printf "%.2f", v / 1000 }')"
+    record default.p99 "$(ms "$W_p99")"
 
     load floor 33 "$DURATION"
     record floor.rps "$W_rps"
-    record floor.p99 "$(awk -v v="$W_p99" 'BEGIN { printf "%.2f", v / 1000 }')"
+    record floor.p99 "$(ms "$W_p99")"
     record floor.cpu.wrk "$C_wrk"
     record floor.cpu.nginx "$C_nginx"
     record floor.cpu.replicas "$C_replicas"
@@ -195,7 +195,7 @@ for ((r = 1; r <= RUNS; r++)); do
     run_wrk proxy "$(url 20)" "$DURATION" "nginx:$PROXY_PID $(pgrep -P "$PROXY_PID" | tr '\n' ' ')" \
         "upstream:$TRIVIAL_PID $(pgrep -P "$TRIVIAL_PID" | tr '\n' ' ')"
     record proxy.rps "$W_rps"
-    record proxy.p99 "$(awk -v v="$W_p99" 'BEGIN { printf "%.2f", v / 1000 }')"
+    record proxy.p99 "$(ms "$W_p99")"
     record proxy.cpu.wrk "$C_wrk"
     record proxy.cpu.nginx "$C_nginx"
     record proxy.cpu.upstream "$C_upstream"
@@ -206,7 +206,6 @@ for ((r = 1; r <= RUNS; r++)); do
     log "round $r: ours $(grep '^ours.rps ' "$FIGURES" | tail -1 | cut -d' ' -f2)/s, default $(grep '^default.rps ' "$FIGURES" | tail -1 | cut -d' ' -f2)/s, floor $(grep '^floor.rps ' "$FIGURES" | tail -1 | cut -d' ' -f2)/s, proxy $(grep '^proxy.rps ' "$FIGURES" | tail -1 | cut -d' ' -f2)/s, redis INCR $(grep '^redis.rps ' "$FIGURES" | tail -1 | cut -d' ' -f2)/s"
 done
 
-rss_mib() { awk '/^VmRSS:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
 for name in ours default; do
     for pid in $(stack_pids "$name" replicas); do record "$name.rss" "$(rss_mib "$pid")"; done
 done

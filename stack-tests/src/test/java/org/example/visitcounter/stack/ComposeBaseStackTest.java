@@ -280,11 +280,7 @@ class ComposeBaseStackTest {
             afterKill = inspect(victim.id(), "{{.State.Status}}/{{.State.ExitCode}}/{{.RestartCount}}");
             cli.run(COMMAND_TIMEOUT, "start", victim.id()).ok("docker start " + victim.name());
             startedAgain = System.nanoTime();
-            awaitHealthy(victim);
-            long healthy = System.nanoTime();
-            awaitOrExplain(victim.name() + " to serve the load again", RESOLVE_DEADLINE, () -> load.count(
-                    s -> s.ok() && victim.id().equals(s.servedBy()) && s.startNanos() > healthy) >= 3);
-            servesAgain = System.nanoTime();
+            servesAgain = awaitServingAgain(victim, load);
             result = load.stop();
         }
         long counted = redisTotal() - totalBefore;
@@ -320,11 +316,7 @@ class ComposeBaseStackTest {
             awaitOrExplain(victim.name() + " restarted by Docker", HEALTHY_DEADLINE,
                     () -> !inspect(victim.id(), "{{.RestartCount}}").equals(restartsBefore));
             restarted = System.nanoTime();
-            awaitHealthy(victim);
-            long healthy = System.nanoTime();
-            awaitOrExplain(victim.name() + " to serve the load again", RESOLVE_DEADLINE, () -> load.count(
-                    s -> s.ok() && victim.id().equals(s.servedBy()) && s.startNanos() > healthy) >= 3);
-            servesAgain = System.nanoTime();
+            servesAgain = awaitServingAgain(victim, load);
             result = load.stop();
         }
         long counted = redisTotal() - totalBefore;
@@ -599,6 +591,15 @@ class ComposeBaseStackTest {
                         .equals("running/healthy"),
                 () -> "its state: " + inspect(c.id(), "{{json .State}}") + "\nits last log lines:\n"
                         + cli.run(COMMAND_TIMEOUT, "logs", "--tail", "40", c.id()).output());
+    }
+
+    /** Waits for {@code victim} to be healthy and then to serve the load again; returns when it did. */
+    private static long awaitServingAgain(Container victim, LoadClient load) {
+        awaitHealthy(victim);
+        long healthy = System.nanoTime();
+        awaitOrExplain(victim.name() + " to serve the load again", RESOLVE_DEADLINE, () -> load.count(
+                s -> s.ok() && victim.id().equals(s.servedBy()) && s.startNanos() > healthy) >= 3);
+        return System.nanoTime();
     }
 
     private static void awaitOrExplain(String what, Duration timeout, Callable<Boolean> condition) {
