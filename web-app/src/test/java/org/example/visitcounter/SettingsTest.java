@@ -11,6 +11,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -45,19 +46,19 @@ class SettingsTest {
 
     /** The body rows, as trimmed cells, of the one Markdown table whose header row is {@code header}. */
     private static List<List<String>> tableRows(List<String> lines, List<String> header) {
-        int at = -1;
-        for (int i = 0; i < lines.size() && at < 0; i++) {
-            if (cells(lines.get(i)).equals(header)) {
-                at = i;
-            }
-        }
+        int at = lines.stream().map(SettingsTest::cells).toList().indexOf(header);
         assertTrue(at >= 0, "no table headed " + header);
         // The line after the header is the |---| delimiter row; the table ends at the first line that is no row.
-        return lines.subList(at + 2, lines.size()).stream()
-                .takeWhile(line -> line.startsWith("|"))
-                .map(SettingsTest::cells)
-                .peek(row -> assertEquals(header.size(), row.size(), "cells in " + row))
-                .toList();
+        var rows = new ArrayList<List<String>>();
+        for (String line : lines.subList(at + 2, lines.size())) {
+            if (!line.startsWith("|")) {
+                break;
+            }
+            List<String> row = cells(line);
+            assertEquals(header.size(), row.size(), "cells in " + line);
+            rows.add(row);
+        }
+        return rows;
     }
 
     private static List<String> cells(String line) {
