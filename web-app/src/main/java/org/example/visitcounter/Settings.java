@@ -57,7 +57,7 @@ public record Settings(
 
     /**
      * Every variable the service reads and its default (none: unset means absent, or for
-     * REPLICA_NAME the host name). README.md's configuration table lists the same; SettingsTest
+     * REPLICA_NAME the host name). docs/configuration.md's table lists the same; SettingsTest
      * checks that it does.
      */
     public enum Variable {

@@ -11,12 +11,12 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.example.visitcounter.Settings.SettingsException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -24,30 +24,56 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 class SettingsTest {
-    /** A row of README.md's configuration table: the variable, then its default or none ("—", "the host name"). */
-    private static final Pattern README_ROW = Pattern.compile("\\| `([A-Z0-9_]+)` \\| (?:`([^`]+)`|—|the host name) \\|.*");
-
+    /**
+     * docs/configuration.md's table, read as a table: a row's first cell is the variable, its second
+     * the default in backticks, or words where there is none ("—", "the host name").
+     */
     @Test
-    void readmeListsEveryVariableWithItsDefault() throws IOException {
-        Path readme = Path.of("../README.md");
-        assumeTrue(Files.exists(readme), "no ../README.md (the image's test stage copies web-app/src only)");
-        List<String> lines = Files.readAllLines(readme);
-        int header = lines.indexOf("| variable | default | meaning |");
-        assertTrue(header >= 0, "README.md has no configuration table");
+    void configurationPageListsEveryVariableWithItsDefault() throws IOException {
+        Path page = Path.of("../docs/configuration.md");
+        assumeTrue(Files.exists(page), "no ../docs/configuration.md (the image's test stage copies web-app/src only)");
         var listed = new TreeMap<String, Optional<String>>();
-        for (String row : lines.subList(header + 2, lines.size())) {
-            if (!row.startsWith("|")) {
-                break;
-            }
-            Matcher m = README_ROW.matcher(row);
-            assertTrue(m.matches(), "README.md: expected | `NAME` | `default`, — or the host name | ...: " + row);
-            assertNull(listed.put(m.group(1), Optional.ofNullable(m.group(2))), "README.md lists it twice: " + row);
+        for (List<String> row : tableRows(Files.readAllLines(page), List.of("variable", "default", "meaning"))) {
+            String name = unquote(row.get(0)).orElseThrow(() -> new AssertionError("not a `NAME`: " + row));
+            assertNull(listed.put(name, unquote(row.get(1))), "configuration.md lists it twice: " + name);
         }
         var variables = new TreeMap<String, Optional<String>>();
         for (Settings.Variable v : Settings.Variable.values()) {
             variables.put(v.name(), v.fallback());
         }
-        assertEquals(variables, listed, "README.md's configuration table against Settings.Variable");
+        assertEquals(variables, listed, "docs/configuration.md's table against Settings.Variable");
+    }
+
+    /** The body rows, as trimmed cells, of the one Markdown table whose header row is {@code header}. */
+    private static List<List<String>> tableRows(List<String> lines, List<String> header) {
+        int at = lines.stream().map(SettingsTest::cells).toList().indexOf(header);
+        assertTrue(at >= 0, "no table headed " + header);
+        // The line after the header is the |---| delimiter row; the table ends at the first line that is no row.
+        var rows = new ArrayList<List<String>>();
+        for (String line : lines.subList(at + 2, lines.size())) {
+            if (!line.startsWith("|")) {
+                break;
+            }
+            List<String> row = cells(line);
+            assertEquals(header.size(), row.size(), "cells in " + line);
+            rows.add(row);
+        }
+        return rows;
+    }
+
+    private static List<String> cells(String line) {
+        String row = line.strip();
+        if (!row.startsWith("|") || !row.endsWith("|") || row.length() < 2) {
+            return List.of();
+        }
+        return Arrays.stream(row.substring(1, row.length() - 1).split("\\|", -1)).map(String::strip).toList();
+    }
+
+    /** `text` → text; a cell that is not one code span has no value. */
+    private static Optional<String> unquote(String cell) {
+        return cell.length() > 2 && cell.startsWith("`") && cell.endsWith("`") && cell.indexOf('`', 1) == cell.length() - 1
+                ? Optional.of(cell.substring(1, cell.length() - 1))
+                : Optional.empty();
     }
 
     @Test
