@@ -22,12 +22,14 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer.OrderAnnotation;
 import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
 
 /**
- * Faults under steady load (issue 5), on the real binaries: a replica killed, a rolling restart,
- * an nginx reload, Redis killed, frozen, stopped and killed with its append-only file.
+ * Faults under steady load (issue 5) that only the loopback stack makes: a rolling restart, nginx
+ * reloads, Redis SIGKILLed and SIGSTOPped with its timing, and its append-only file's fsync policies.
+ * A replica killed, a graceful Redis stop and the count surviving it are {@link StackPromisesTest}'s.
  *
  * <p>One stack for all scenarios, in order, with a Redis of the test's own ({@link RedisProcess},
  * given to local-stack.sh as {@code REDIS_URL}) because the script never restarts its Redis. After
@@ -36,6 +38,7 @@ import org.junit.jupiter.api.TestMethodOrder;
  * a count whose reply was cut off by the fault is possible (the client got 503 for a visit Redis
  * did count): the tests bound that by the requests in flight at the fault and print it.
  */
+@Tag("loopback")
 @TestMethodOrder(OrderAnnotation.class)
 class FaultToleranceTest {
     private static final int CONNECTIONS = 16;
@@ -80,25 +83,6 @@ class FaultToleranceTest {
     }
 
     // ---- replicas and nginx: nothing may fail -------------------------------------------------
-
-    @Test
-    @Order(1)
-    void aReplicaKilledMidLoadLosesNoRequestAndGetsTrafficAgain() {
-        String victim = "web-2";
-        Run run = underLoad("3 replica SIGKILL", load -> {
-            long old = stack.pid(victim);
-            stack.signal(old, "KILL");
-            stack.waitForPidChange(victim, old, Duration.ofSeconds(30));
-            awaitReady(victim);
-            long readyAt = System.nanoTime();
-            // nginx skips a failed peer for fail_timeout (5 s), then sends it traffic again.
-            await(victim + " to serve the load again", Duration.ofSeconds(30)).until(() -> load.count(
-                    s -> s.ok() && victim.equals(s.servedBy()) && s.startNanos() > readyAt) >= 3);
-        });
-        assertNoFailures(run);
-        assertNoClientRetries(run);
-        assertExactlyCounted(run);
-    }
 
     @Test
     @Order(2)
@@ -178,21 +162,6 @@ class FaultToleranceTest {
     }
 
     // ---- Redis's append-only file -------------------------------------------------------------
-
-    @Test
-    @Order(6)
-    void aGracefulRedisStopKeepsTheTotalExactly() {
-        long quiet = redis.total();
-        redis.terminate(); // SHUTDOWN: fsyncs the AOF
-        redis.startAgain("always");
-        assertEquals(quiet, redis.total(), "total after a graceful stop and restart, no load");
-
-        Run run = underLoad("2 Redis SIGTERM, AOF", redis::terminate, load -> {
-            redis.startAgain("always");
-            awaitCountingResumes(load);
-        });
-        assertCountedWithinAmbiguity(run);
-    }
 
     @Test
     @Order(7)

@@ -10,7 +10,7 @@ import org.awaitility.core.TerminalFailureException;
 /**
  * The tests' one way to wait, Awaitility, set up as the loops it replaced were: the condition
  * checked at once, then every 50 ms unless the caller says otherwise, in the test's own thread,
- * and other threads' uncaught exceptions (the load's, Testcontainers') left alone.
+ * and other threads' uncaught exceptions (the load's) left alone.
  */
 final class Waits {
     private Waits() {}
