@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -18,6 +19,7 @@ import org.junit.jupiter.api.io.TempDir;
  * everything, and print their whole tables. Keeps the benchmark from rotting between the runs
  * that matter.
  */
+@Tag("loopback")
 class BenchmarkSmokeTest {
     private static final long LIMIT_SECONDS = 300;
 

@@ -24,6 +24,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.io.TempDir;
@@ -34,10 +35,11 @@ import org.junit.jupiter.api.io.TempDir;
  * makes them, each undone afterwards: a stylesheet (sync), a Java source (sync, then the dev
  * replicas recompile and replace their JVMs one at a time) and the pom (rebuild).
  */
+@Tag("docker")
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ComposeDevLoopTest {
-    private static final String WATCH = "compose -f compose.yaml -f dev.compose.yaml up --build --watch";
-    private static final String DOWN = "compose -f compose.yaml -f dev.compose.yaml down -v";
+    private static final String WATCH = DocCommands.WATCH;
+    private static final String DOWN = DocCommands.DEV_FILES + "down -v";
     private static final Duration START = Duration.ofMinutes(10);
     private static final int REPLICAS = 3;
     private static final Path STYLESHEET = Path.of("web-app/src/main/resources/public/style.css");
@@ -225,7 +227,7 @@ class ComposeDevLoopTest {
     }
 
     private static Set<String> webContainerIds() {
-        String out = docker.docker(Duration.ofSeconds(30), "compose -f compose.yaml -f dev.compose.yaml ps -q web")
+        String out = docker.docker(Duration.ofSeconds(30), DocCommands.DEV_FILES + "ps -q web")
                 .ok("compose ps").output();
         Set<String> ids = new HashSet<>(Arrays.asList(out.strip().split("\\s+")));
         ids.remove("");

@@ -10,9 +10,13 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
+import java.util.LinkedHashSet;
 import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.Predicate;
 
 /**
@@ -25,6 +29,10 @@ import java.util.function.Predicate;
  * nginx's worst case (a 5 s read timeout, up to 3 attempts within 7 s), so a timeout here would be
  * a real hang, recorded as an error and never silently dropped.
  *
+ * <p>Paced ({@link #paced}): one connection, a request every {@code pace} (none overlapping: a
+ * slow one delays the next), for a load that must not crowd a machine busy with something else
+ * (a rolling update); bounded by {@link #MAX_PACED_RUN}, then it stops by itself.
+ *
  * <p>Two of three requests are {@code GET /}, one is {@code POST /api/visits}: the POST exercises
  * nginx's {@code non_idempotent} failover.
  *
@@ -36,6 +44,7 @@ import java.util.function.Predicate;
  */
 final class LoadClient implements AutoCloseable {
     static final Duration CLIENT_TIMEOUT = Duration.ofSeconds(20);
+    static final Duration MAX_PACED_RUN = Duration.ofMinutes(10);
 
     /** One request: when it ran (System.nanoTime), what came back. status -1 = a client-side error. */
     record Sample(String method, long startNanos, long endNanos, int status, long visitCount, String servedBy,
@@ -57,18 +66,30 @@ final class LoadClient implements AutoCloseable {
 
     private final URI base;
     private final int connections;
+    /** Null: back to back. */
+    private final Duration pace;
     private final ConcurrentLinkedQueue<Sample> samples = new ConcurrentLinkedQueue<>();
     private final List<Thread> workers = new ArrayList<>();
     private volatile boolean stopping;
 
-    private LoadClient(URI base, int connections) {
+    private LoadClient(URI base, int connections, Duration pace) {
         this.base = base;
         this.connections = connections;
+        this.pace = pace;
     }
 
-    /** Starts {@code connections} workers against {@code base} (nginx's URL). */
+    /** Starts {@code connections} workers against {@code base} (nginx's URL), back to back. */
     static LoadClient start(URI base, int connections) {
-        var load = new LoadClient(base, connections);
+        return start(new LoadClient(base, connections, null));
+    }
+
+    /** One worker, a request every {@code pace}. */
+    static LoadClient paced(URI base, Duration pace) {
+        return start(new LoadClient(base, 1, pace));
+    }
+
+    private static LoadClient start(LoadClient load) {
+        int connections = load.connections;
         for (int i = 0; i < connections; i++) {
             int id = i;
             load.workers.add(Thread.ofPlatform().name("load-" + i).daemon().start(() -> load.work(id)));
@@ -81,7 +102,12 @@ final class LoadClient implements AutoCloseable {
                 .version(HttpClient.Version.HTTP_1_1)
                 .connectTimeout(Duration.ofSeconds(5))
                 .build()) {
-            for (long n = id; !stopping; n++) {
+            long begin = System.nanoTime();
+            long last = pace == null ? Long.MAX_VALUE : MAX_PACED_RUN.toNanos() / pace.toNanos();
+            for (long n = id; !stopping && n < last; n++) {
+                if (pace != null) {
+                    LockSupport.parkNanos(begin + n * pace.toNanos() - System.nanoTime());
+                }
                 boolean post = n % 3 == 2;
                 var request = HttpRequest.newBuilder(base.resolve(post ? "/api/visits" : "/")).timeout(CLIENT_TIMEOUT);
                 request = post ? request.POST(HttpRequest.BodyPublishers.noBody()) : request.GET();
@@ -189,6 +215,13 @@ final class LoadClient implements AutoCloseable {
 
         long maxLatencyMillis() {
             return samples.stream().mapToLong(Sample::latencyMillis).max().orElse(0);
+        }
+
+        /** The replicas that answered, in the order they first did. */
+        Set<String> servedBy() {
+            var names = new LinkedHashSet<String>();
+            samples.stream().map(Sample::servedBy).filter(Objects::nonNull).forEach(names::add);
+            return names;
         }
 
         /** The X-Visit-Count of every 2xx. */

@@ -10,12 +10,14 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
  * The JVM a loopback replica runs: the image's flags file (web-app/jvm.options), plus glibc's
  * heap tuning where the C library is glibc, which the image (musl) does without.
  */
+@Tag("loopback")
 class LocalStackJvmTest {
     @Test
     void aReplicaRunsTheImagesFlagsPlusGlibcsHeapTuning() throws Exception {

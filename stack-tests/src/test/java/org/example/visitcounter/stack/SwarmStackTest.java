@@ -18,23 +18,19 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
-import java.util.HashSet;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.Callable;
-import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.concurrent.locks.LockSupport;
 import java.util.stream.Collectors;
 import org.awaitility.core.ConditionTimeoutException;
 import org.example.visitcounter.RedisVisits;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -66,6 +62,7 @@ import org.junit.jupiter.api.io.TempDir;
  * also sets redis to {@code endpoint_mode: dnsrr}, as README.md tells users on such hosts, and
  * says so.
  */
+@Tag("docker")
 class SwarmStackTest {
     private static final int REPLICAS = 3;
     /** The first build compiles the app and trains the AOT cache inside the image build; later ones hit the cache. */
@@ -303,14 +300,14 @@ class SwarmStackTest {
     private void rollingUpdateUnderLoad(URI base, Set<String> before) throws Exception {
         String redis = single(containers("redis"), "redis container");
         long totalBefore = total(redis);
-        PacedLoad load = PacedLoad.start(base, PACE);
-        PacedLoad.Result result;
+        LoadClient load = LoadClient.paced(base, PACE);
+        LoadClient.Result result;
         long updateStart;
         long updateEnd;
         Set<String> after;
         try {
             awaitOrExplain("the load's first 2xx", Duration.ofSeconds(30),
-                    () -> load.samples().stream().anyMatch(Sample::ok), () -> load.samples().toString());
+                    () -> load.count(LoadClient.Sample::ok) > 0, () -> load.samples().toString());
             updateStart = System.nanoTime();
             cli.docker(UPDATE_TIMEOUT, "service update --force --detach=false " + stack + "_web").ok("docker service update");
             awaitOrExplain("the update to complete", UPDATE_TIMEOUT, () -> {
@@ -326,10 +323,10 @@ class SwarmStackTest {
             assertTrue(after.stream().noneMatch(before::contains), "every task was replaced: " + before + " -> " + after);
             long end = updateEnd;
             awaitOrExplain("nginx to serve every new task", RESOLVE_DEADLINE,
-                    () -> load.samples().stream().filter(s -> s.startNanos() > end).map(Sample::servedBy)
+                    () -> load.samples().stream().filter(s -> s.startNanos() > end).map(LoadClient.Sample::servedBy)
                             .collect(Collectors.toSet()).containsAll(after),
                     () -> "served since: " + load.samples().stream().filter(s -> s.startNanos() > end)
-                            .map(Sample::servedBy).distinct().toList());
+                            .map(LoadClient.Sample::servedBy).distinct().toList());
         } finally {
             result = load.stop();
         }
@@ -341,6 +338,7 @@ class SwarmStackTest {
         figures.add(String.format("rolling update %s: %d requests during it, %d in all, %d 2xx, max latency %d ms,"
                 + " Redis +%d, served by %s", seconds(updateStart, updateEnd), during, result.samples().size(), ok,
                 result.maxLatencyMillis(), totalAfter - totalBefore, result.servedBy()));
+        assertEquals(0, result.retried(), "requests resent after nginx closed a kept-alive connection");
         assertEquals(List.of(), result.failures(), "no request may fail during the rolling update; by status "
                 + result.failuresByStatus());
         assertTrue(during >= 20, "the client kept sending during the update: " + during + " requests");
@@ -551,112 +549,4 @@ class SwarmStackTest {
     }
 
     // ---------------------------------------------------------------------------------------------
-
-    /** One request of the paced load. status -1: a client-side error (reset, timeout...). */
-    record Sample(String method, long startNanos, long endNanos, int status, long visitCount, String servedBy,
-            String error) {
-        boolean ok() {
-            return status / 100 == 2;
-        }
-
-        @Override
-        public String toString() {
-            return method + " " + status + (error != null ? " " + error : "") + " after "
-                    + (endNanos - startNanos) / 1_000_000 + " ms" + (servedBy != null ? " from " + servedBy : "");
-        }
-    }
-
-    /**
-     * One client, one kept-alive connection, a request every {@code pace} (none overlapping: a slow
-     * one delays the next), two of three GET /, one POST /api/visits (nginx's non_idempotent
-     * failover), all counted. Stopping lets the request in flight finish and records it: every
-     * request's outcome is known. Bounded: at most {@link #MAX_RUN}, then it stops by itself.
-     */
-    static final class PacedLoad {
-        static final Duration MAX_RUN = Duration.ofMinutes(10);
-        static final Duration CLIENT_TIMEOUT = Duration.ofSeconds(20);
-
-        private final ConcurrentLinkedQueue<Sample> samples = new ConcurrentLinkedQueue<>();
-        private volatile boolean stopping;
-        private Thread thread;
-
-        static PacedLoad start(URI base, Duration pace) {
-            PacedLoad load = new PacedLoad();
-            load.thread = Thread.ofPlatform().name("paced-load").daemon().start(() -> load.run(base, pace));
-            return load;
-        }
-
-        private void run(URI base, Duration pace) {
-            long begin = System.nanoTime();
-            long maxRequests = MAX_RUN.toNanos() / pace.toNanos();
-            try (HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-                    .connectTimeout(Duration.ofSeconds(5)).build()) {
-                for (long n = 0; !stopping && n < maxRequests; n++) {
-                    LockSupport.parkNanos(begin + n * pace.toNanos() - System.nanoTime());
-                    boolean post = n % 3 == 2;
-                    HttpRequest.Builder request = HttpRequest.newBuilder(base.resolve(post ? "/api/visits" : "/"))
-                            .timeout(CLIENT_TIMEOUT);
-                    request = post ? request.POST(HttpRequest.BodyPublishers.noBody()) : request.GET();
-                    String method = post ? "POST" : "GET";
-                    long start = System.nanoTime();
-                    try {
-                        HttpResponse<Void> r = client.send(request.build(), HttpResponse.BodyHandlers.discarding());
-                        samples.add(new Sample(method, start, System.nanoTime(), r.statusCode(),
-                                r.headers().firstValue("X-Visit-Count").map(Long::parseLong).orElse(-1L),
-                                r.headers().firstValue("X-Served-By").orElse(null), null));
-                    } catch (IOException e) {
-                        samples.add(new Sample(method, start, System.nanoTime(), -1, -1, null, e.toString()));
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                        return;
-                    }
-                }
-            }
-        }
-
-        List<Sample> samples() {
-            return List.copyOf(samples);
-        }
-
-        Result stop() throws InterruptedException {
-            stopping = true;
-            thread.join(CLIENT_TIMEOUT.plusSeconds(10).toMillis());
-            if (thread.isAlive()) {
-                throw new IllegalStateException("the paced load did not finish its last request in time");
-            }
-            return new Result(samples());
-        }
-
-        record Result(List<Sample> samples) {
-            long ok() {
-                return samples.stream().filter(Sample::ok).count();
-            }
-
-            List<Sample> failures() {
-                return samples.stream().filter(s -> !s.ok()).toList();
-            }
-
-            Map<String, Long> failuresByStatus() {
-                Map<String, Long> by = new TreeMap<>();
-                failures().forEach(s -> by.merge(s.status() < 0 ? "error" : Integer.toString(s.status()), 1L, Long::sum));
-                return by;
-            }
-
-            long maxLatencyMillis() {
-                return samples.stream().mapToLong(s -> (s.endNanos() - s.startNanos()) / 1_000_000).max().orElse(0);
-            }
-
-            /** How many 2xx carried a number another 2xx also carried. */
-            long duplicateCounts() {
-                Set<Long> seen = new HashSet<>();
-                return samples.stream().filter(Sample::ok).filter(s -> !seen.add(s.visitCount())).count();
-            }
-
-            Set<String> servedBy() {
-                Set<String> names = new LinkedHashSet<>();
-                samples.stream().map(Sample::servedBy).filter(Objects::nonNull).forEach(names::add);
-                return names;
-            }
-        }
-    }
 }
