@@ -1,7 +1,7 @@
 package org.example.visitcounter.stack;
 
-import static org.example.visitcounter.stack.Waits.await;
-import static org.example.visitcounter.stack.Waits.explained;
+import static org.example.visitcounter.stack.support.Waits.await;
+import static org.example.visitcounter.stack.support.Waits.explained;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -24,6 +24,10 @@ import java.util.Map;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.example.visitcounter.stack.support.DocCommands;
+import org.example.visitcounter.stack.support.DockerCli;
+import org.example.visitcounter.stack.support.Ports;
+import org.example.visitcounter.stack.support.Project;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -67,7 +71,7 @@ class ComposeProdTest {
     @BeforeAll
     static void prepare() throws Exception {
         DockerCli.assumeEngine();
-        secret = ComposeLintTest.projectRoot().resolve(SECRET);
+        secret = Project.root().resolve(SECRET);
         if (!Files.exists(secret)) {
             // README's step: a random password, readable by the containers' users. A developer's
             // own secret is used as it is and never touched.
@@ -80,7 +84,7 @@ class ComposeProdTest {
         }
         registry = "127.0.0.1:" + startRegistry();
         tag = "prod-test-" + ProcessHandle.current().pid();
-        int httpPort = LocalStack.freePortBlock(1);
+        int httpPort = Ports.freeBlock(1);
         Map<String, String> env = DockerCli.projectEnv("vc-prod-" + ProcessHandle.current().pid(), httpPort);
         env.put("REGISTRY", registry);
         env.put("TAG", tag);
@@ -231,7 +235,7 @@ class ComposeProdTest {
 
     /** Debian's docker-registry on a free loopback port, storing into a temporary directory. */
     private static int startRegistry() throws Exception {
-        int port = LocalStack.freePortBlock(1);
+        int port = Ports.freeBlock(1);
         Path config = tmp.resolve("registry.yml");
         Files.writeString(config, """
                 version: 0.1

@@ -1,6 +1,6 @@
 package org.example.visitcounter.stack;
 
-import static org.example.visitcounter.stack.Waits.await;
+import static org.example.visitcounter.stack.support.Waits.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -13,6 +13,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import org.example.visitcounter.RedisVisits;
+import org.example.visitcounter.stack.support.DocCommands;
+import org.example.visitcounter.stack.support.DockerCli;
+import org.example.visitcounter.stack.support.Ports;
+import org.example.visitcounter.stack.support.Waits;
 
 /**
  * compose.yaml alone on a real Docker engine, driven by the commands the docs show
@@ -46,7 +50,7 @@ final class ComposeStack implements Stack {
     /** {@code docker compose up --build -d --wait}; skips without an engine (fails in CI). */
     static ComposeStack up() {
         DockerCli.assumeEngine();
-        var stack = new ComposeStack("vc-" + UUID.randomUUID().toString().substring(0, 8), LocalStack.freePortBlock(1));
+        var stack = new ComposeStack("vc-" + UUID.randomUUID().toString().substring(0, 8), Ports.freeBlock(1));
         long start = System.nanoTime();
         var up = stack.cli.docker(BUILD_TIMEOUT, DocCommands.UP);
         System.out.printf("%s: exit %d after %d ms (project %s, port %d)%n", DocCommands.UP, up.exit(),

@@ -1,6 +1,6 @@
 package org.example.visitcounter.stack;
 
-import static org.example.visitcounter.stack.Waits.await;
+import static org.example.visitcounter.stack.support.Waits.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -12,12 +12,13 @@ import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import java.util.function.Consumer;
 import java.util.stream.Collectors;
-import org.example.visitcounter.stack.LoadClient.Result;
-import org.example.visitcounter.stack.LoadClient.Sample;
+import org.example.visitcounter.stack.support.LoadClient.Result;
+import org.example.visitcounter.stack.support.LoadClient.Sample;
+import org.example.visitcounter.stack.support.LoadClient;
+import org.example.visitcounter.stack.support.RedisProcess;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer.OrderAnnotation;
@@ -31,8 +32,7 @@ import org.junit.jupiter.api.TestMethodOrder;
  * reloads, Redis SIGKILLed and SIGSTOPped with its timing, and its append-only file's fsync policies.
  * A replica killed, a graceful Redis stop and the count surviving it are {@link StackPromisesTest}'s.
  *
- * <p>One stack for all scenarios, in order, with a Redis of the test's own ({@link RedisProcess},
- * given to local-stack.sh as {@code REDIS_URL}) because the script never restarts its Redis. After
+ * <p>One {@link LoopbackStack} for all scenarios, in order (its Redis is the test's own). After
  * every scenario Redis's total has grown by exactly the number of 2xx the clients saw, and no two
  * 2xx carry the same X-Visit-Count. Where Redis itself dies or freezes with requests in flight,
  * a count whose reply was cut off by the fault is possible (the client got 503 for a visit Redis
@@ -42,13 +42,15 @@ import org.junit.jupiter.api.TestMethodOrder;
 @TestMethodOrder(OrderAnnotation.class)
 class FaultToleranceTest {
     private static final int CONNECTIONS = 16;
-    /** The replicas' defaults (README): a request spends at most this long on Redis, then 503. */
+    /** The replicas' defaults (web-app Settings): REQUEST_DEADLINE_MS, then 503 ... */
     private static final Duration REQUEST_DEADLINE = Duration.ofMillis(2000);
+    /** ... and REDIS_RETRY_MAX_DELAY_MS, the longest pause between probes of a Redis that is away. */
     private static final Duration BACKOFF_CAP = Duration.ofMillis(1000);
     /** What a request may take beyond the deadline: the 503 itself, nginx, a loaded 2-core machine. */
     private static final Duration LATENCY_MARGIN = Duration.ofMillis(1000);
     private static final Duration OUTAGE = Duration.ofSeconds(5);
 
+    private static LoopbackStack loopback;
     private static RedisProcess redis;
     private static LocalStack stack;
     private static final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
@@ -57,13 +59,9 @@ class FaultToleranceTest {
 
     @BeforeAll
     static void startStack() {
-        redis = RedisProcess.start("always");
-        try {
-            stack = LocalStack.start(Map.of("REDIS_URL", redis.url()));
-        } catch (RuntimeException | Error e) {
-            redis.close();
-            throw e;
-        }
+        loopback = LoopbackStack.start();
+        stack = loopback.local();
+        redis = loopback.redis();
     }
 
     @AfterAll
@@ -72,11 +70,10 @@ class FaultToleranceTest {
             printFigures();
         } finally {
             try {
-                if (stack != null) {
-                    stack.stop(); // asserts exit status 0 and no process left behind
+                if (loopback != null) {
+                    loopback.close(); // asserts exit status 0 and no process left behind
                 }
             } finally {
-                redis.close();
                 http.close();
             }
         }

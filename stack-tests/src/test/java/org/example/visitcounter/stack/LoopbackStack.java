@@ -1,6 +1,6 @@
 package org.example.visitcounter.stack;
 
-import static org.example.visitcounter.stack.Waits.await;
+import static org.example.visitcounter.stack.support.Waits.await;
 
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -10,6 +10,8 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import org.example.visitcounter.stack.support.RedisProcess;
+import org.example.visitcounter.stack.support.Waits;
 
 /**
  * The stack on loopback: scripts/local-stack.sh, given a Redis of the test's own

@@ -30,6 +30,11 @@ import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Collectors;
 import org.awaitility.core.ConditionTimeoutException;
 import org.example.visitcounter.RedisVisits;
+import org.example.visitcounter.stack.support.DockerCli;
+import org.example.visitcounter.stack.support.LoadClient;
+import org.example.visitcounter.stack.support.Ports;
+import org.example.visitcounter.stack.support.Project;
+import org.example.visitcounter.stack.support.Waits;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -100,7 +105,7 @@ class SwarmStackTest {
         assumeTool("jq", "--version");
         String id = Long.toHexString(ThreadLocalRandom.current().nextLong() >>> 16);
         stack = "vcswarmtest" + id;
-        int port = LocalStack.freePortBlock(1);
+        int port = Ports.freeBlock(1);
         env = new HashMap<>();
         env.put("REGISTRY", "swarm-test.invalid");
         env.put("TAG", "swarm-test-" + id);
@@ -418,7 +423,7 @@ class SwarmStackTest {
     // ---------------------------------------------------------------------------------------------
 
     private DockerCli.Result script(Duration timeout, String... args) throws IOException, InterruptedException {
-        Path root = ComposeLintTest.projectRoot();
+        Path root = Project.root();
         List<String> command = new ArrayList<>(List.of(root.resolve("scripts/swarm-stack.sh").toString()));
         command.addAll(Arrays.asList(args));
         return exec(timeout, command);
@@ -427,7 +432,7 @@ class SwarmStackTest {
     private DockerCli.Result exec(Duration timeout, List<String> command) throws IOException, InterruptedException {
         Path log = Files.createTempFile(tmp, "exec-", ".log");
         ProcessBuilder builder = new ProcessBuilder(command)
-                .directory(ComposeLintTest.projectRoot().toFile())
+                .directory(Project.root().toFile())
                 .redirectErrorStream(true)
                 .redirectOutput(log.toFile())
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
