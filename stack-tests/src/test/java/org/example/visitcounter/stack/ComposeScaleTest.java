@@ -122,8 +122,8 @@ class ComposeScaleTest {
             three = containerIds("web");
             assertEquals(REPLICAS, three.size(), "web containers after --scale web=3: " + three);
             assertTrue(five.containsAll(three), "scaling down removes replicas, it starts none: " + three + " of " + five);
-            // Past a re-resolve and a fail_timeout (10 s): nginx has let go of the removed replicas,
-            // and every remaining one keeps getting traffic.
+            // Past a re-resolve (valid=1s) and a fail_timeout (5s), with margin (10 s): nginx has let go
+            // of the removed replicas, and every remaining one keeps getting traffic.
             Set<String> remaining = three;
             long from = downReturned;
             awaitOrExplain("the load spread over the 3 remaining replicas", RESOLVE_DEADLINE,
