@@ -1,6 +1,8 @@
 package org.example.visitcounter.stack;
 
 import static org.example.visitcounter.stack.support.Waits.await;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -70,6 +72,8 @@ final class LoopbackStack implements Stack {
         }
         // local-stack.sh's supervisor restarts a replica that died; wait for it, then for /readyz.
         stack.waitForPidChange(name, old, Duration.ofSeconds(30));
+        assertFalse(LocalStack.isAlive(old), name + "'s killed JVM (pid " + old + ") is still alive");
+        assertTrue(stack.output().contains(name + " restarted"), stack::output);
         URI ready = stack.replicaUri(name).resolve("/readyz");
         try (HttpClient http = HttpClient.newHttpClient()) {
             await(name + " ready again", LocalStack.READY_TIMEOUT).ignoreExceptions().until(() -> http.send(
