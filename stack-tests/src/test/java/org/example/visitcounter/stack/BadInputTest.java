@@ -1,6 +1,6 @@
 package org.example.visitcounter.stack;
 
-import static org.example.visitcounter.stack.Waits.await;
+import static org.example.visitcounter.stack.support.Waits.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -32,6 +32,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer.OrderAnnotation;
 import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
 
@@ -42,6 +43,7 @@ import org.junit.jupiter.api.TestMethodOrder;
  * connection, never another 5xx, a stack trace, a version or an internal address; nothing is
  * counted; and the stack serves normally afterwards.
  */
+@Tag("loopback")
 @TestMethodOrder(OrderAnnotation.class)
 class BadInputTest {
     private static final Duration READ_TIMEOUT = Duration.ofSeconds(5);

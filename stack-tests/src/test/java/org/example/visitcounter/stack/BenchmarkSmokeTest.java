@@ -9,29 +9,33 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import org.example.visitcounter.stack.support.Ports;
+import org.example.visitcounter.stack.support.Project;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * bench/run.sh, and README.md's bench/compare.sh example, end to end, with every phase cut to
+ * bench/run.sh, and docs/performance.md's bench/compare.sh example, end to end, with every phase cut to
  * seconds: the figures mean nothing, but the scripts must still start, load, measure and stop
  * everything, and print their whole tables. Keeps the benchmark from rotting between the runs
  * that matter.
  */
+@Tag("loopback")
 class BenchmarkSmokeTest {
     private static final long LIMIT_SECONDS = 300;
 
     @Test
     void theBenchmarkRunsEndToEndAndPrintsItsTable(@TempDir Path tmp) throws Exception {
         assumeTrue(Runtime.version().feature() >= 25, "the benchmark needs JDK 25 (AOT cache)");
-        Path root = LocalStack.projectRoot();
+        Path root = Project.root();
         Path out = tmp.resolve("bench.out");
         var builder = new ProcessBuilder("bash", root.resolve("bench/run.sh").toString())
                 .redirectErrorStream(true)
                 .redirectOutput(out.toFile());
         builder.environment().putAll(LocalStack.cleanEnvironment());
         builder.environment().putAll(java.util.Map.of("RUNS", "1", "DURATION", "2", "WARMUP", "2",
-                "REDIS_REQUESTS", "5000", "BASE_PORT", Integer.toString(LocalStack.freePortBlock(40))));
+                "REDIS_REQUESTS", "5000", "BASE_PORT", Integer.toString(Ports.freeBlock(40))));
         Process bench = builder.start();
         try {
             assertTrue(bench.waitFor(LIMIT_SECONDS, TimeUnit.SECONDS), "bench/run.sh ran over " + LIMIT_SECONDS + " s");
@@ -52,9 +56,9 @@ class BenchmarkSmokeTest {
     }
 
     @Test
-    void theReadmesComparisonRunsEndToEnd(@TempDir Path tmp) throws Exception {
-        Path root = LocalStack.projectRoot();
-        String command = Files.readAllLines(root.resolve("README.md")).stream()
+    void theDocumentedComparisonRunsEndToEnd(@TempDir Path tmp) throws Exception {
+        Path root = Project.root();
+        String command = Files.readAllLines(root.resolve("docs/performance.md")).stream()
                 .filter(line -> line.startsWith("$ bench/compare.sh ")).findFirst().orElseThrow()
                 .substring(2);
         Path out = tmp.resolve("compare.out");
@@ -64,7 +68,7 @@ class BenchmarkSmokeTest {
                 .redirectOutput(out.toFile());
         builder.environment().putAll(LocalStack.cleanEnvironment());
         builder.environment().putAll(java.util.Map.of("ROUNDS", "1", "DURATION", "2", "WARMUP", "2",
-                "BASE_PORT", Integer.toString(LocalStack.freePortBlock(20))));
+                "BASE_PORT", Integer.toString(Ports.freeBlock(20))));
         Process compare = builder.start();
         try {
             assertTrue(compare.waitFor(LIMIT_SECONDS, TimeUnit.SECONDS), command + " ran over " + LIMIT_SECONDS + " s");

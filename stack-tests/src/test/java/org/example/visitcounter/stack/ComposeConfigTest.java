@@ -22,6 +22,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import java.util.stream.StreamSupport;
+import org.example.visitcounter.stack.support.Project;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -304,7 +305,7 @@ class ComposeConfigTest {
     private Result swarmStack(String... overlays) throws Exception {
         Path emptyEnv = Files.createFile(tmp.resolve("empty-" + System.nanoTime() + ".env"));
         List<String> command = new ArrayList<>(List.of(
-                ComposeLintTest.projectRoot().resolve("scripts/swarm-stack.sh").toString()));
+                Project.root().resolve("scripts/swarm-stack.sh").toString()));
         for (String overlay : overlays) {
             command.add("-f");
             command.add(overlay);
@@ -384,7 +385,7 @@ class ComposeConfigTest {
 
     /** A rule with this action on exactly this repository path (and target, unless null). */
     private static boolean hasRule(List<JsonNode> watch, String action, String repoPath, String target) {
-        Path root = ComposeLintTest.projectRoot();
+        Path root = Project.root();
         Set<Path> expected = new HashSet<>(List.of(root.resolve(repoPath).normalize()));
         try {
             expected.add(root.toRealPath().resolve(repoPath).normalize()); // in case the root is a symlink
@@ -420,7 +421,7 @@ class ComposeConfigTest {
         Path out = Files.createTempFile(tmp, "out", ".txt");
         Path err = Files.createTempFile(tmp, "err", ".txt");
         ProcessBuilder builder = new ProcessBuilder(command)
-                .directory(ComposeLintTest.projectRoot().toFile())
+                .directory(Project.root().toFile())
                 .redirectOutput(out.toFile())
                 .redirectError(err.toFile());
         builder.environment().keySet().removeIf(INTERPOLATED::contains);

@@ -1,7 +1,7 @@
 package org.example.visitcounter.stack;
 
-import static org.example.visitcounter.stack.Waits.await;
-import static org.example.visitcounter.stack.Waits.explained;
+import static org.example.visitcounter.stack.support.Waits.await;
+import static org.example.visitcounter.stack.support.Waits.explained;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -20,10 +20,15 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.example.visitcounter.stack.support.DocCommands;
+import org.example.visitcounter.stack.support.DockerCli;
+import org.example.visitcounter.stack.support.Ports;
+import org.example.visitcounter.stack.support.Project;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.io.TempDir;
@@ -34,10 +39,11 @@ import org.junit.jupiter.api.io.TempDir;
  * makes them, each undone afterwards: a stylesheet (sync), a Java source (sync, then the dev
  * replicas recompile and replace their JVMs one at a time) and the pom (rebuild).
  */
+@Tag("docker")
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ComposeDevLoopTest {
-    private static final String WATCH = "compose -f compose.yaml -f dev.compose.yaml up --build --watch";
-    private static final String DOWN = "compose -f compose.yaml -f dev.compose.yaml down -v";
+    private static final String WATCH = DocCommands.WATCH;
+    private static final String DOWN = DocCommands.DEV_FILES + "down -v";
     private static final Duration START = Duration.ofMinutes(10);
     private static final int REPLICAS = 3;
     private static final Path STYLESHEET = Path.of("web-app/src/main/resources/public/style.css");
@@ -60,10 +66,10 @@ class ComposeDevLoopTest {
     @BeforeAll
     static void startWatch() throws Exception {
         DockerCli.assumeEngine();
-        int httpPort = LocalStack.freePortBlock(1);
-        int jdwp = LocalStack.freePortBlock(REPLICAS);
+        int httpPort = Ports.freeBlock(1);
+        int jdwp = Ports.freeBlock(REPLICAS);
         Map<String, String> env = DockerCli.projectEnv("vc-devloop-" + ProcessHandle.current().pid(), httpPort);
-        env.put("REDIS_DEV_PORT", Integer.toString(LocalStack.freePortBlock(1)));
+        env.put("REDIS_DEV_PORT", Integer.toString(Ports.freeBlock(1)));
         env.put("JDWP_PORTS", jdwp + "-" + (jdwp + REPLICAS - 1));
         docker = new DockerCli(env);
         base = URI.create("http://127.0.0.1:" + httpPort);
@@ -203,14 +209,14 @@ class ComposeDevLoopTest {
     /** A file of the repository changed for a test and put back as it was on close. */
     private record Edit(Path file, byte[] original) implements AutoCloseable {
         static Edit append(Path relative, String text) throws IOException {
-            Path file = ComposeLintTest.projectRoot().resolve(relative);
+            Path file = Project.root().resolve(relative);
             var edit = new Edit(file, Files.readAllBytes(file));
             Files.writeString(file, Files.readString(file) + text);
             return edit;
         }
 
         static Edit replace(Path relative, String from, String to) throws IOException {
-            Path file = ComposeLintTest.projectRoot().resolve(relative);
+            Path file = Project.root().resolve(relative);
             String content = Files.readString(file);
             assertTrue(content.contains(from), relative + " no longer contains " + from);
             var edit = new Edit(file, content.getBytes(java.nio.charset.StandardCharsets.UTF_8));
@@ -225,7 +231,7 @@ class ComposeDevLoopTest {
     }
 
     private static Set<String> webContainerIds() {
-        String out = docker.docker(Duration.ofSeconds(30), "compose -f compose.yaml -f dev.compose.yaml ps -q web")
+        String out = docker.docker(Duration.ofSeconds(30), DocCommands.DEV_FILES + "ps -q web")
                 .ok("compose ps").output();
         Set<String> ids = new HashSet<>(Arrays.asList(out.strip().split("\\s+")));
         ids.remove("");

@@ -14,6 +14,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
+import org.example.visitcounter.stack.support.Project;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -48,7 +49,7 @@ class ComposeLintTest {
     void baseFileNamesTheProjectAndOverlaysDoNot() throws IOException {
         // .dclintrc turns require-project-name-field off because the overlays must not carry a
         // `name` (docker stack deploy rejects it); the base file must still have it.
-        Path root = projectRoot();
+        Path root = Project.root();
         Pattern topLevelName = Pattern.compile("(?m)^name:\\s*visit-counter\\s*$");
         assertTrue(topLevelName.matcher(Files.readString(root.resolve("compose.yaml"))).find(),
                 "compose.yaml must set the project name at top level: `name: visit-counter`");
@@ -63,7 +64,7 @@ class ComposeLintTest {
     void theWebBuildTrainsAgainstTheStacksOwnRedis() throws IOException {
         // compose.yaml passes its pin to the build; the Dockerfile's default serves a plain
         // `docker build` and must not drift from it.
-        Path root = projectRoot();
+        Path root = Project.root();
         var compose = Pattern.compile("(?m)^    image: &redis-image \\$\\{REDIS_IMAGE:-([^}]+)}$")
                 .matcher(Files.readString(root.resolve("compose.yaml")));
         var dockerfile = Pattern.compile("(?m)^ARG REDIS_IMAGE=(\\S+)$")
@@ -74,7 +75,7 @@ class ComposeLintTest {
     }
 
     private void assertLintClean(List<String> files) throws Exception {
-        Path root = projectRoot();
+        Path root = Project.root();
         Path dclint = root.resolve("node_modules/.bin/dclint");
         if (!Files.isRegularFile(dclint)) {
             fail(dclint + " is missing: run `npm ci` in " + root + " (it installs dclint from package.json)");
@@ -127,17 +128,5 @@ class ComposeLintTest {
                 + " (fix them, many with `node_modules/.bin/dclint --fix <file>`, or relax the rule in .dclintrc"
                 + " with the reason next to it):" + problems);
         assertEquals(0, exit, "dclint exited " + exit + "; output:\n" + output);
-    }
-
-    static Path projectRoot() {
-        String property = System.getProperty("projectRoot");
-        Path start = property != null && !property.isBlank() ? Paths.get(property) : Paths.get("").toAbsolutePath();
-        for (Path dir = start.toAbsolutePath().normalize(); dir != null; dir = dir.getParent()) {
-            if (Files.isRegularFile(dir.resolve("compose.yaml")) && Files.isRegularFile(dir.resolve("pom.xml"))) {
-                return dir;
-            }
-        }
-        throw new IllegalStateException("cannot find the repository root (compose.yaml + pom.xml) from " + start
-                + "; set -DprojectRoot=<repo>");
     }
 }

@@ -1,7 +1,7 @@
 package org.example.visitcounter.stack;
 
-import static org.example.visitcounter.stack.Waits.await;
-import static org.example.visitcounter.stack.Waits.explained;
+import static org.example.visitcounter.stack.support.Waits.await;
+import static org.example.visitcounter.stack.support.Waits.explained;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -24,10 +24,15 @@ import java.util.Map;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.example.visitcounter.stack.support.DocCommands;
+import org.example.visitcounter.stack.support.DockerCli;
+import org.example.visitcounter.stack.support.Ports;
+import org.example.visitcounter.stack.support.Project;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.io.TempDir;
@@ -40,9 +45,10 @@ import org.junit.jupiter.api.io.TempDir;
  * hiding the operational endpoints, the rate limit, and the count surviving `down` + `up` but
  * not `down -v`.
  */
+@Tag("docker")
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ComposeProdTest {
-    private static final String FILES = "compose -f compose.yaml -f prod.compose.yaml ";
+    private static final String FILES = DocCommands.PROD_FILES;
     private static final Duration BUILD = Duration.ofMinutes(15);
     private static final Duration UP = Duration.ofMinutes(3);
     private static final Path SECRET = Path.of("secrets/redis_password.txt");
@@ -65,7 +71,7 @@ class ComposeProdTest {
     @BeforeAll
     static void prepare() throws Exception {
         DockerCli.assumeEngine();
-        secret = ComposeLintTest.projectRoot().resolve(SECRET);
+        secret = Project.root().resolve(SECRET);
         if (!Files.exists(secret)) {
             // README's step: a random password, readable by the containers' users. A developer's
             // own secret is used as it is and never touched.
@@ -78,7 +84,7 @@ class ComposeProdTest {
         }
         registry = "127.0.0.1:" + startRegistry();
         tag = "prod-test-" + ProcessHandle.current().pid();
-        int httpPort = LocalStack.freePortBlock(1);
+        int httpPort = Ports.freeBlock(1);
         Map<String, String> env = DockerCli.projectEnv("vc-prod-" + ProcessHandle.current().pid(), httpPort);
         env.put("REGISTRY", registry);
         env.put("TAG", tag);
@@ -90,7 +96,7 @@ class ComposeProdTest {
     static void cleanUp() throws Exception {
         try {
             if (docker != null) {
-                docker.docker(Duration.ofMinutes(2), FILES + "down -v").ok("compose down -v");
+                docker.docker(Duration.ofMinutes(2), DocCommands.PROD_DOWN_VOLUMES).ok(DocCommands.PROD_DOWN_VOLUMES);
                 for (String image : appImages()) {
                     docker.run(Duration.ofMinutes(1), "image", "rm", "--force", image);
                 }
@@ -109,8 +115,8 @@ class ComposeProdTest {
     @Test
     @Order(1)
     void buildPushAndAHostThatPulls() throws Exception {
-        docker.docker(BUILD, FILES + "build").ok("compose build");
-        docker.docker(BUILD, FILES + "push").ok("compose push");
+        docker.docker(BUILD, DocCommands.PROD_BUILD).ok(DocCommands.PROD_BUILD);
+        docker.docker(BUILD, DocCommands.PROD_PUSH).ok(DocCommands.PROD_PUSH);
         for (String image : appImages()) {
             String repository = image.substring(registry.length() + 1, image.lastIndexOf(':'));
             String tags = get(URI.create("http://" + registry + "/v2/" + repository + "/tags/list")).body();
@@ -118,7 +124,7 @@ class ComposeProdTest {
             // The host has only what the registry gives it.
             docker.run(Duration.ofMinutes(1), "image", "rm", image).ok("image rm " + image);
         }
-        String up = docker.docker(UP, FILES + "up -d --wait").ok("compose up -d --wait").output();
+        String up = docker.docker(UP, DocCommands.PROD_UP).ok(DocCommands.PROD_UP).output();
         for (String image : appImages()) {
             docker.run(Duration.ofSeconds(30), "image", "inspect", image).ok("pulled " + image + "; up said:\n" + up);
         }
@@ -191,11 +197,11 @@ class ComposeProdTest {
         }
         long before = total();
         assertTrue(before >= 3, "counted: " + before);
-        docker.docker(UP, FILES + "down").ok("compose down");
-        docker.docker(UP, FILES + "up -d --wait").ok("compose up -d --wait");
+        docker.docker(UP, DocCommands.PROD_DOWN).ok(DocCommands.PROD_DOWN);
+        docker.docker(UP, DocCommands.PROD_UP).ok(DocCommands.PROD_UP);
         assertEquals(before, total(), "the count after down + up");
-        docker.docker(UP, FILES + "down -v").ok("compose down -v");
-        docker.docker(UP, FILES + "up -d --wait").ok("compose up -d --wait");
+        docker.docker(UP, DocCommands.PROD_DOWN_VOLUMES).ok(DocCommands.PROD_DOWN_VOLUMES);
+        docker.docker(UP, DocCommands.PROD_UP).ok(DocCommands.PROD_UP);
         assertEquals(0, total(), "the count after down -v + up");
     }
 
@@ -229,7 +235,7 @@ class ComposeProdTest {
 
     /** Debian's docker-registry on a free loopback port, storing into a temporary directory. */
     private static int startRegistry() throws Exception {
-        int port = LocalStack.freePortBlock(1);
+        int port = Ports.freeBlock(1);
         Path config = tmp.resolve("registry.yml");
         Files.writeString(config, """
                 version: 0.1

@@ -10,7 +10,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import java.util.TreeMap;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -21,6 +20,8 @@ import org.commonmark.node.Link;
 import org.commonmark.node.Node;
 import org.commonmark.node.Text;
 import org.commonmark.parser.Parser;
+import org.example.visitcounter.stack.support.DocCommands;
+import org.example.visitcounter.stack.support.Project;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -29,8 +30,7 @@ import org.junit.jupiter.api.Test;
  * No engine, no network.
  */
 class DocsTest {
-    private static final Path ROOT = Path.of(Objects.requireNonNull(System.getProperty("projectRoot"),
-            "the projectRoot system property (stack-tests/pom.xml sets it for surefire)"));
+    private static final Path ROOT = Project.root();
     /** The test command that .ci/run runs and README's "Tests" shows, character for character. */
     private static final String TEST_COMMAND = "npm ci && ./mvnw -B verify";
     private static final Pattern SCHEME = Pattern.compile("^[a-zA-Z][a-zA-Z0-9+.-]*:");
@@ -94,6 +94,26 @@ class DocsTest {
         assertTrue(commands.contains(TEST_COMMAND), "README's \"Tests\" commands: " + commands);
         assertTrue(Files.readAllLines(ROOT.resolve(".ci/run")).contains(TEST_COMMAND),
                 ".ci/run no longer runs README's test command as it stands: " + TEST_COMMAND);
+    }
+
+    /** The docker commands the Compose tests run (DocCommands) stand, word for word, on the page that documents them. */
+    @Test
+    void theDockerCommandsTheTestsRunAreTheOnesTheDocsShow() throws IOException {
+        Map<String, List<String>> shown = Map.of(
+                "README.md", List.of(DocCommands.UP, DocCommands.DOWN),
+                "docs/development.md", List.of(DocCommands.WATCH),
+                "docs/production.md", List.of(DocCommands.PROD_BUILD, DocCommands.PROD_PUSH, DocCommands.PROD_UP,
+                        DocCommands.SCALE_TO_5));
+        for (var page : shown.entrySet()) {
+            List<String> commands = consoleBlocks(parse(ROOT.resolve(page.getKey()))).stream()
+                    .flatMap(block -> commands(block).stream())
+                    .map(c -> c.replaceFirst("\\s+#.*$", "").strip())
+                    .toList();
+            for (String command : page.getValue()) {
+                assertTrue(commands.contains("docker " + command),
+                        page.getKey() + " no longer shows `docker " + command + "`, which the tests run; its commands: " + commands);
+            }
+        }
     }
 
     /** The commands of a console block: its `$ ` lines without the prompt (what a user types). */

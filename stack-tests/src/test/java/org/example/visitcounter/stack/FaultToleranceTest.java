@@ -1,6 +1,6 @@
 package org.example.visitcounter.stack;
 
-import static org.example.visitcounter.stack.Waits.await;
+import static org.example.visitcounter.stack.support.Waits.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -12,40 +12,45 @@ import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import java.util.function.Consumer;
 import java.util.stream.Collectors;
-import org.example.visitcounter.stack.LoadClient.Result;
-import org.example.visitcounter.stack.LoadClient.Sample;
+import org.example.visitcounter.stack.support.LoadClient.Result;
+import org.example.visitcounter.stack.support.LoadClient.Sample;
+import org.example.visitcounter.stack.support.LoadClient;
+import org.example.visitcounter.stack.support.RedisProcess;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer.OrderAnnotation;
 import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
 
 /**
- * Faults under steady load (issue 5), on the real binaries: a replica killed, a rolling restart,
- * an nginx reload, Redis killed, frozen, stopped and killed with its append-only file.
+ * Faults under steady load (issue 5) that only the loopback stack makes: a rolling restart, nginx
+ * reloads, Redis SIGKILLed and SIGSTOPped with its timing, and its append-only file's fsync policies.
+ * A replica killed, a graceful Redis stop and the count surviving it are {@link StackPromisesTest}'s.
  *
- * <p>One stack for all scenarios, in order, with a Redis of the test's own ({@link RedisProcess},
- * given to local-stack.sh as {@code REDIS_URL}) because the script never restarts its Redis. After
+ * <p>One {@link LoopbackStack} for all scenarios, in order (its Redis is the test's own). After
  * every scenario Redis's total has grown by exactly the number of 2xx the clients saw, and no two
  * 2xx carry the same X-Visit-Count. Where Redis itself dies or freezes with requests in flight,
  * a count whose reply was cut off by the fault is possible (the client got 503 for a visit Redis
  * did count): the tests bound that by the requests in flight at the fault and print it.
  */
+@Tag("loopback")
 @TestMethodOrder(OrderAnnotation.class)
 class FaultToleranceTest {
     private static final int CONNECTIONS = 16;
-    /** The replicas' defaults (README): a request spends at most this long on Redis, then 503. */
+    /** The replicas' defaults (web-app Settings): REQUEST_DEADLINE_MS, then 503 ... */
     private static final Duration REQUEST_DEADLINE = Duration.ofMillis(2000);
+    /** ... and REDIS_RETRY_MAX_DELAY_MS, the longest pause between probes of a Redis that is away. */
     private static final Duration BACKOFF_CAP = Duration.ofMillis(1000);
     /** What a request may take beyond the deadline: the 503 itself, nginx, a loaded 2-core machine. */
     private static final Duration LATENCY_MARGIN = Duration.ofMillis(1000);
     private static final Duration OUTAGE = Duration.ofSeconds(5);
 
+    private static LoopbackStack loopback;
     private static RedisProcess redis;
     private static LocalStack stack;
     private static final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
@@ -54,13 +59,9 @@ class FaultToleranceTest {
 
     @BeforeAll
     static void startStack() {
-        redis = RedisProcess.start("always");
-        try {
-            stack = LocalStack.start(Map.of("REDIS_URL", redis.url()));
-        } catch (RuntimeException | Error e) {
-            redis.close();
-            throw e;
-        }
+        loopback = LoopbackStack.start();
+        stack = loopback.local();
+        redis = loopback.redis();
     }
 
     @AfterAll
@@ -69,36 +70,16 @@ class FaultToleranceTest {
             printFigures();
         } finally {
             try {
-                if (stack != null) {
-                    stack.stop(); // asserts exit status 0 and no process left behind
+                if (loopback != null) {
+                    loopback.close(); // asserts exit status 0 and no process left behind
                 }
             } finally {
-                redis.close();
                 http.close();
             }
         }
     }
 
     // ---- replicas and nginx: nothing may fail -------------------------------------------------
-
-    @Test
-    @Order(1)
-    void aReplicaKilledMidLoadLosesNoRequestAndGetsTrafficAgain() {
-        String victim = "web-2";
-        Run run = underLoad("3 replica SIGKILL", load -> {
-            long old = stack.pid(victim);
-            stack.signal(old, "KILL");
-            stack.waitForPidChange(victim, old, Duration.ofSeconds(30));
-            awaitReady(victim);
-            long readyAt = System.nanoTime();
-            // nginx skips a failed peer for fail_timeout (5 s), then sends it traffic again.
-            await(victim + " to serve the load again", Duration.ofSeconds(30)).until(() -> load.count(
-                    s -> s.ok() && victim.equals(s.servedBy()) && s.startNanos() > readyAt) >= 3);
-        });
-        assertNoFailures(run);
-        assertNoClientRetries(run);
-        assertExactlyCounted(run);
-    }
 
     @Test
     @Order(2)
@@ -178,21 +159,6 @@ class FaultToleranceTest {
     }
 
     // ---- Redis's append-only file -------------------------------------------------------------
-
-    @Test
-    @Order(6)
-    void aGracefulRedisStopKeepsTheTotalExactly() {
-        long quiet = redis.total();
-        redis.terminate(); // SHUTDOWN: fsyncs the AOF
-        redis.startAgain("always");
-        assertEquals(quiet, redis.total(), "total after a graceful stop and restart, no load");
-
-        Run run = underLoad("2 Redis SIGTERM, AOF", redis::terminate, load -> {
-            redis.startAgain("always");
-            awaitCountingResumes(load);
-        });
-        assertCountedWithinAmbiguity(run);
-    }
 
     @Test
     @Order(7)

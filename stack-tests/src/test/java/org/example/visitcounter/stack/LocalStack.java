@@ -1,6 +1,6 @@
 package org.example.visitcounter.stack;
 
-import static org.example.visitcounter.stack.Waits.await;
+import static org.example.visitcounter.stack.support.Waits.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -28,6 +28,9 @@ import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.awaitility.core.ConditionTimeoutException;
 import org.example.visitcounter.Settings;
+import org.example.visitcounter.stack.support.Ports;
+import org.example.visitcounter.stack.support.Processes;
+import org.example.visitcounter.stack.support.Project;
 import redis.clients.jedis.Jedis;
 
 /**
@@ -106,13 +109,13 @@ public final class LocalStack implements AutoCloseable {
     }
 
     private static LocalStack tryStart(Map<String, String> extraEnv, int replicas) {
-        int base = freePortBlock(replicas + 2);
+        int base = Ports.freeBlock(replicas + 2);
         int httpPort = base;
         int redisPort = base + 1;
         int webBasePort = base + 2;
         Path stateDir;
         try {
-            Path parent = projectRoot().resolve("stack-tests/target/local-stack");
+            Path parent = Project.root().resolve("stack-tests/target/local-stack");
             Files.createDirectories(parent);
             String stamp = LocalDateTime.now().format(DateTimeFormatter.ofPattern("HHmmss"));
             stateDir = Files.createTempDirectory(parent, "stack-" + stamp + "-");
@@ -121,7 +124,7 @@ public final class LocalStack implements AutoCloseable {
         }
         Path output = stateDir.resolve("local-stack.out");
 
-        var builder = new ProcessBuilder("bash", projectRoot().resolve("scripts/local-stack.sh").toString())
+        var builder = new ProcessBuilder("bash", Project.root().resolve("scripts/local-stack.sh").toString())
                 .redirectErrorStream(true)
                 .redirectOutput(output.toFile())
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
@@ -337,60 +340,9 @@ public final class LocalStack implements AutoCloseable {
     }
 
     private static String run(List<String> command, int expectedStatus) {
-        Outcome outcome = execute(command);
+        Processes.Outcome outcome = Processes.run(command);
         assertEquals(expectedStatus, outcome.status(), () -> String.join(" ", command) + ": " + outcome.output());
         return outcome.output();
-    }
-
-    /** What a short command (kill, cp) exited with and printed. */
-    record Outcome(int status, String output) {}
-
-    /** Runs a short command to its end (30 s at most) and returns its exit status and output. */
-    static Outcome execute(List<String> command) {
-        try {
-            Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (!p.waitFor(30, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                fail(String.join(" ", command) + " did not finish");
-            }
-            return new Outcome(p.exitValue(), out);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
-    }
-
-    static Path projectRoot() {
-        String root = System.getProperty("projectRoot");
-        return Path.of(root != null ? root : "..").toAbsolutePath().normalize();
-    }
-
-    /** {@code count} consecutive ports free on 127.0.0.1, below the usual ephemeral range. */
-    static int freePortBlock(int count) {
-        for (int attempt = 0; attempt < 200; attempt++) {
-            int base = ThreadLocalRandom.current().nextInt(15_000, 30_000 - count);
-            boolean free = true;
-            for (int port = base; port < base + count && free; port++) {
-                free = isFree(port);
-            }
-            if (free) {
-                return base;
-            }
-        }
-        throw new IllegalStateException("found no " + count + " consecutive free ports");
-    }
-
-    private static boolean isFree(int port) {
-        try (var socket = new ServerSocket()) {
-            socket.setReuseAddress(false);
-            socket.bind(new java.net.InetSocketAddress(InetAddress.getLoopbackAddress(), port));
-            return true;
-        } catch (IOException e) {
-            return false;
-        }
     }
 
     static void pause(Duration d) {

@@ -10,12 +10,15 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import org.example.visitcounter.stack.support.Project;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
  * The JVM a loopback replica runs: the image's flags file (web-app/jvm.options), plus glibc's
  * heap tuning where the C library is glibc, which the image (musl) does without.
  */
+@Tag("loopback")
 class LocalStackJvmTest {
     @Test
     void aReplicaRunsTheImagesFlagsPlusGlibcsHeapTuning() throws Exception {
@@ -24,14 +27,14 @@ class LocalStackJvmTest {
             long pid = stack.pid("web-1");
             List<String> args = nulSeparated(Path.of("/proc", Long.toString(pid), "cmdline"));
             List<String> env = nulSeparated(Path.of("/proc", Long.toString(pid), "environ"));
-            Path options = LocalStack.projectRoot().resolve("web-app/jvm.options").toRealPath();
+            Path options = Project.root().resolve("web-app/jvm.options").toRealPath();
             assertTrue(args.contains("@" + options), "the image's flags file: " + args);
             assertEquals(glibc, args.contains("-XX:TrimNativeHeapInterval=5000"), "trimming on glibc only: " + args);
             assertEquals(glibc, env.contains("MALLOC_ARENA_MAX=2"), "two malloc arenas on glibc only");
             stack.stop();
         }
         // The image runs on musl, where the JVM warns about the trim flag at every start.
-        assertFalse(Files.readString(LocalStack.projectRoot().resolve("web-app/jvm.options"))
+        assertFalse(Files.readString(Project.root().resolve("web-app/jvm.options"))
                 .contains("TrimNativeHeapInterval"), "web-app/jvm.options holds only flags that apply on musl too");
     }
 

@@ -19,6 +19,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
+import org.example.visitcounter.stack.support.Processes;
+import org.example.visitcounter.stack.support.Project;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -30,7 +32,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * image's template, and the production rate limit switch.
  */
 class NginxConfigTest {
-    private static final Path ROOT = LocalStack.projectRoot();
+    private static final Path ROOT = Project.root();
     private static final Path TEMPLATE = ROOT.resolve("nginx/upstream.conf.template");
 
     record Result(int status, String output) {}
@@ -100,7 +102,7 @@ class NginxConfigTest {
         // A copy of scripts/ and nginx/ whose template is laid out otherwise: indentation, blanks,
         // a decoy comment, the server directive moved to the top of the block and spread over lines.
         Path copy = Files.createDirectory(tmp.resolve("copy"));
-        assertEquals(0, LocalStack.execute(List.of("cp", "-r", ROOT + "/scripts", ROOT + "/nginx", copy.toString())).status());
+        assertEquals(0, Processes.run(List.of("cp", "-r", ROOT + "/scripts", ROOT + "/nginx", copy.toString())).status());
         String template = Files.readString(TEMPLATE);
         Matcher server = Pattern.compile("(?m)^ *server web:8080 [^;]*;\\n").matcher(template);
         assertTrue(server.find(), template);

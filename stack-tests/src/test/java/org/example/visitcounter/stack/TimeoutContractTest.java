@@ -16,6 +16,7 @@ import java.util.regex.Pattern;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
 import org.example.visitcounter.Settings;
+import org.example.visitcounter.stack.support.Project;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -24,7 +25,7 @@ import org.junit.jupiter.api.Test;
  * healthchecks, and the dev loop. Each pair must keep its order, whichever file is edited.
  */
 class TimeoutContractTest {
-    private static final Path ROOT = ComposeLintTest.projectRoot();
+    private static final Path ROOT = Project.root();
     private final Settings defaults = Settings.fromEnv(Map.of("REPLICA_NAME", "contract"));
 
     @Test

@@ -1,4 +1,4 @@
-package org.example.visitcounter.stack;
+package org.example.visitcounter.stack.support;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -21,9 +21,9 @@ import java.util.concurrent.TimeUnit;
  * JDK_IMAGE, ... see scripts/offline-docker.sh) plus a few settings of the test's own, such as
  * COMPOSE_PROJECT_NAME and HTTP_PORT, so that a test never touches a stack a developer runs.
  */
-final class DockerCli {
-    record Result(int exit, String output) {
-        Result ok(String what) {
+public final class DockerCli {
+    public record Result(int exit, String output) {
+        public Result ok(String what) {
             assertEquals(0, exit, what + " failed:\n" + output);
             return this;
         }
@@ -31,7 +31,7 @@ final class DockerCli {
 
     private final Map<String, String> env;
 
-    DockerCli(Map<String, String> env) {
+    public DockerCli(Map<String, String> env) {
         this.env = Map.copyOf(env);
     }
 
@@ -39,7 +39,7 @@ final class DockerCli {
      * Skips the calling test where no Docker engine answers, except in CI (CI=true), where every
      * Docker test must run: there a missing engine fails the test.
      */
-    static void assumeEngine() {
+    public static void assumeEngine() {
         boolean answers;
         try {
             answers = new DockerCli(Map.of()).run(Duration.ofSeconds(20), "info").exit() == 0;
@@ -54,11 +54,11 @@ final class DockerCli {
     }
 
     /** {@code docker} with these words (split on blanks), e.g. "compose up --build -d --wait". */
-    Result docker(Duration timeout, String commandLine) {
+    public Result docker(Duration timeout, String commandLine) {
         return run(timeout, commandLine.strip().split("\\s+"));
     }
 
-    Result run(Duration timeout, String... words) {
+    public Result run(Duration timeout, String... words) {
         try {
             Path log = Files.createTempFile("docker-", ".log");
             try {
@@ -83,7 +83,7 @@ final class DockerCli {
     }
 
     /** Starts a long-running docker command (compose watch), its output to {@code log}. */
-    Process start(Path log, String commandLine) throws IOException {
+    public Process start(Path log, String commandLine) throws IOException {
         return builder(log, commandLine.strip().split("\\s+")).start();
     }
 
@@ -91,7 +91,7 @@ final class DockerCli {
         List<String> command = new ArrayList<>(List.of("docker"));
         command.addAll(Arrays.asList(words));
         ProcessBuilder builder = new ProcessBuilder(command)
-                .directory(ComposeLintTest.projectRoot().toFile())
+                .directory(Project.root().toFile())
                 .redirectErrorStream(true)
                 .redirectOutput(log.toFile());
         builder.environment().putAll(env);
@@ -99,7 +99,7 @@ final class DockerCli {
     }
 
     /** The environment of a throw-away Compose project: its own name and a free nginx port. */
-    static Map<String, String> projectEnv(String name, int httpPort) {
+    public static Map<String, String> projectEnv(String name, int httpPort) {
         Map<String, String> env = new HashMap<>();
         env.put("COMPOSE_PROJECT_NAME", name);
         env.put("HTTP_PORT", Integer.toString(httpPort));

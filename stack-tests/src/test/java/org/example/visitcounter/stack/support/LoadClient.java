@@ -1,4 +1,4 @@
-package org.example.visitcounter.stack;
+package org.example.visitcounter.stack.support;
 
 import java.io.IOException;
 import java.net.URI;
@@ -9,10 +9,14 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.Predicate;
 
 /**
@@ -25,6 +29,10 @@ import java.util.function.Predicate;
  * nginx's worst case (a 5 s read timeout, up to 3 attempts within 7 s), so a timeout here would be
  * a real hang, recorded as an error and never silently dropped.
  *
+ * <p>Paced ({@link #paced}): one connection, a request every {@code pace} (none overlapping: a
+ * slow one delays the next), for a load that must not crowd a machine busy with something else
+ * (a rolling update); bounded by {@link #MAX_PACED_RUN}, then it stops by itself.
+ *
  * <p>Two of three requests are {@code GET /}, one is {@code POST /api/visits}: the POST exercises
  * nginx's {@code non_idempotent} failover.
  *
@@ -34,17 +42,18 @@ import java.util.function.Predicate;
  * can cross that close on the wire. Such a request never reached a replica, so sending it again
  * counts nothing twice (the exact Redis total checks that). Every such retry is recorded.
  */
-final class LoadClient implements AutoCloseable {
-    static final Duration CLIENT_TIMEOUT = Duration.ofSeconds(20);
+public final class LoadClient implements AutoCloseable {
+    public static final Duration CLIENT_TIMEOUT = Duration.ofSeconds(20);
+    public static final Duration MAX_PACED_RUN = Duration.ofMinutes(10);
 
     /** One request: when it ran (System.nanoTime), what came back. status -1 = a client-side error. */
-    record Sample(String method, long startNanos, long endNanos, int status, long visitCount, String servedBy,
+    public record Sample(String method, long startNanos, long endNanos, int status, long visitCount, String servedBy,
             String retryAfter, String error, int retries) {
-        boolean ok() {
+        public boolean ok() {
             return status / 100 == 2;
         }
 
-        long latencyMillis() {
+        public long latencyMillis() {
             return (endNanos - startNanos) / 1_000_000;
         }
 
@@ -57,18 +66,30 @@ final class LoadClient implements AutoCloseable {
 
     private final URI base;
     private final int connections;
+    /** Null: back to back. */
+    private final Duration pace;
     private final ConcurrentLinkedQueue<Sample> samples = new ConcurrentLinkedQueue<>();
     private final List<Thread> workers = new ArrayList<>();
     private volatile boolean stopping;
 
-    private LoadClient(URI base, int connections) {
+    private LoadClient(URI base, int connections, Duration pace) {
         this.base = base;
         this.connections = connections;
+        this.pace = pace;
     }
 
-    /** Starts {@code connections} workers against {@code base} (nginx's URL). */
-    static LoadClient start(URI base, int connections) {
-        var load = new LoadClient(base, connections);
+    /** Starts {@code connections} workers against {@code base} (nginx's URL), back to back. */
+    public static LoadClient start(URI base, int connections) {
+        return start(new LoadClient(base, connections, null));
+    }
+
+    /** One worker, a request every {@code pace}. */
+    public static LoadClient paced(URI base, Duration pace) {
+        return start(new LoadClient(base, 1, pace));
+    }
+
+    private static LoadClient start(LoadClient load) {
+        int connections = load.connections;
         for (int i = 0; i < connections; i++) {
             int id = i;
             load.workers.add(Thread.ofPlatform().name("load-" + i).daemon().start(() -> load.work(id)));
@@ -81,7 +102,12 @@ final class LoadClient implements AutoCloseable {
                 .version(HttpClient.Version.HTTP_1_1)
                 .connectTimeout(Duration.ofSeconds(5))
                 .build()) {
-            for (long n = id; !stopping; n++) {
+            long begin = System.nanoTime();
+            long last = pace == null ? Long.MAX_VALUE : MAX_PACED_RUN.toNanos() / pace.toNanos();
+            for (long n = id; !stopping && n < last; n++) {
+                if (pace != null) {
+                    LockSupport.parkNanos(begin + n * pace.toNanos() - System.nanoTime());
+                }
                 boolean post = n % 3 == 2;
                 var request = HttpRequest.newBuilder(base.resolve(post ? "/api/visits" : "/")).timeout(CLIENT_TIMEOUT);
                 request = post ? request.POST(HttpRequest.BodyPublishers.noBody()) : request.GET();
@@ -116,17 +142,17 @@ final class LoadClient implements AutoCloseable {
         return String.valueOf(e.getMessage()).contains("received no bytes");
     }
 
-    int connections() {
+    public int connections() {
         return connections;
     }
 
     /** The requests finished so far. */
-    List<Sample> samples() {
+    public List<Sample> samples() {
         return List.copyOf(samples);
     }
 
     /** How many finished requests match, so far (for awaiting progress under load). */
-    long count(Predicate<Sample> which) {
+    public long count(Predicate<Sample> which) {
         return samples.stream().filter(which).count();
     }
 
@@ -134,7 +160,7 @@ final class LoadClient implements AutoCloseable {
      * Stops starting requests, lets every worker finish the one it is in (at most the client
      * timeout), and returns all of them.
      */
-    Result stop() {
+    public Result stop() {
         stopping = true;
         for (Thread worker : workers) {
             try {
@@ -158,17 +184,17 @@ final class LoadClient implements AutoCloseable {
     }
 
     /** Everything the load saw, and the figures the tests assert on and print. */
-    record Result(int connections, List<Sample> samples) {
-        long ok() {
+    public record Result(int connections, List<Sample> samples) {
+        public long ok() {
             return samples.stream().filter(Sample::ok).count();
         }
 
-        List<Sample> failures() {
+        public List<Sample> failures() {
             return samples.stream().filter(s -> !s.ok()).toList();
         }
 
         /** Non-2xx outcomes by status ("error" for client-side errors such as a reset). */
-        Map<String, Long> failuresByStatus() {
+        public Map<String, Long> failuresByStatus() {
             var by = new TreeMap<String, Long>();
             failures().forEach(s -> by.merge(s.status() < 0 ? "error" : Integer.toString(s.status()), 1L, Long::sum));
             return by;
@@ -178,30 +204,37 @@ final class LoadClient implements AutoCloseable {
          * Failed requests that were in flight at some moment of [fromNanos, toNanos] (started by
          * its end, finished after its start): those a fault striking in that span could have cut off.
          */
-        long failuresInFlight(long fromNanos, long toNanos) {
+        public long failuresInFlight(long fromNanos, long toNanos) {
             return failures().stream().filter(s -> s.startNanos() <= toNanos && s.endNanos() >= fromNanos).count();
         }
 
         /** Requests sent a second time because the server closed a kept-alive connection first. */
-        long retried() {
+        public long retried() {
             return samples.stream().filter(s -> s.retries() > 0).count();
         }
 
-        long maxLatencyMillis() {
+        public long maxLatencyMillis() {
             return samples.stream().mapToLong(Sample::latencyMillis).max().orElse(0);
         }
 
+        /** The replicas that answered, in the order they first did. */
+        public Set<String> servedBy() {
+            var names = new LinkedHashSet<String>();
+            samples.stream().map(Sample::servedBy).filter(Objects::nonNull).forEach(names::add);
+            return names;
+        }
+
         /** The X-Visit-Count of every 2xx. */
-        List<Long> visitCounts() {
+        public List<Long> visitCounts() {
             return samples.stream().filter(Sample::ok).map(Sample::visitCount).toList();
         }
 
         /** How many 2xx carried a number another 2xx also carried (0: every visit has its own number). */
-        long duplicateCounts() {
+        public long duplicateCounts() {
             return duplicates(visitCounts());
         }
 
-        static long duplicates(Collection<Long> numbers) {
+        public static long duplicates(Collection<Long> numbers) {
             var seen = new HashMap<Long, Integer>();
             numbers.forEach(n -> seen.merge(n, 1, Integer::sum));
             return seen.values().stream().mapToLong(c -> c - 1).sum();

@@ -1,6 +1,6 @@
-package org.example.visitcounter.stack;
+package org.example.visitcounter.stack.support;
 
-import static org.example.visitcounter.stack.Waits.await;
+import static org.example.visitcounter.stack.support.Waits.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -25,7 +25,7 @@ import redis.clients.jedis.exceptions.JedisException;
  * chosen per start. Its directory is under {@code stack-tests/target/redis-process/} for a
  * post-mortem (redis.log, the AOF).
  */
-final class RedisProcess implements AutoCloseable {
+public final class RedisProcess implements AutoCloseable {
     private static final Duration START_TIMEOUT = Duration.ofSeconds(30);
 
     private final int port;
@@ -47,31 +47,31 @@ final class RedisProcess implements AutoCloseable {
     }
 
     /** A new Redis on a free loopback port, AOF with {@code appendfsync}, answering PING. */
-    static RedisProcess start(String appendfsync) {
+    public static RedisProcess start(String appendfsync) {
         Path dir;
         try {
-            Path parent = LocalStack.projectRoot().resolve("stack-tests/target/redis-process");
+            Path parent = Project.root().resolve("stack-tests/target/redis-process");
             Files.createDirectories(parent);
             dir = Files.createTempDirectory(parent, "redis-");
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        var redis = new RedisProcess(LocalStack.freePortBlock(1), dir);
+        var redis = new RedisProcess(Ports.freeBlock(1), dir);
         redis.startAgain(appendfsync);
         return redis;
     }
 
     /** {@code redis://127.0.0.1:<port>}, for the stack's REDIS_URL. */
-    String url() {
+    public String url() {
         return "redis://127.0.0.1:" + port;
     }
 
-    long pid() {
+    public long pid() {
         return process.pid();
     }
 
     /** Starts redis-server again (after a kill or stop) on the same port and directory; returns once it answers PING. */
-    void startAgain(String appendfsync) {
+    public void startAgain(String appendfsync) {
         if (process != null && process.isAlive()) {
             throw new IllegalStateException("Redis is still running (pid " + process.pid() + ")");
         }
@@ -93,7 +93,7 @@ final class RedisProcess implements AutoCloseable {
     }
 
     /** SIGKILL: no shutdown, no final fsync; waits until the process is gone. */
-    void kill() {
+    public void kill() {
         if (frozen) {
             thaw(); // a stopped process still dies of SIGKILL, but keep the state simple
         }
@@ -102,32 +102,32 @@ final class RedisProcess implements AutoCloseable {
     }
 
     /** SIGTERM: Redis's own graceful SHUTDOWN (flushes and fsyncs the AOF); waits until it exits 0. */
-    void terminate() {
+    public void terminate() {
         process.destroy();
         waitForExit();
         assertEquals(0, process.exitValue(), "redis-server exit status after SIGTERM");
     }
 
     /** SIGSTOP: the kernel still accepts connections and queues commands; nothing is answered. */
-    void freeze() {
+    public void freeze() {
         signal("STOP");
         frozen = true;
     }
 
     /** SIGCONT: Redis runs the commands queued while it was frozen. */
-    void thaw() {
+    public void thaw() {
         signal("CONT");
         frozen = false;
     }
 
     /** The visit total. */
-    long total() {
+    public long total() {
         String value = call(jedis -> jedis.get(RedisVisits.TOTAL_KEY));
         return value == null ? 0 : Long.parseLong(value);
     }
 
     /** Commands on a connection of their own (Jedis, 2 s timeout), e.g. {@code call(jedis -> jedis.info("errorstats"))}. */
-    <T> T call(Function<Jedis, T> commands) {
+    public <T> T call(Function<Jedis, T> commands) {
         try (var jedis = new Jedis("127.0.0.1", port, 2000)) {
             return commands.apply(jedis);
         }
@@ -153,7 +153,7 @@ final class RedisProcess implements AutoCloseable {
     }
 
     private void signal(String signal) {
-        LocalStack.Outcome kill = LocalStack.execute(List.of("kill", "-s", signal, Long.toString(process.pid())));
+        Processes.Outcome kill = Processes.run(List.of("kill", "-s", signal, Long.toString(process.pid())));
         assertEquals(0, kill.status(), () -> "kill -s " + signal + ": " + kill.output());
     }
 

@@ -1,4 +1,4 @@
-package org.example.visitcounter.stack;
+package org.example.visitcounter.stack.support;
 
 import java.time.Duration;
 import java.util.concurrent.Callable;
@@ -10,12 +10,12 @@ import org.awaitility.core.TerminalFailureException;
 /**
  * The tests' one way to wait, Awaitility, set up as the loops it replaced were: the condition
  * checked at once, then every 50 ms unless the caller says otherwise, in the test's own thread,
- * and other threads' uncaught exceptions (the load's, Testcontainers') left alone.
+ * and other threads' uncaught exceptions (the load's) left alone.
  */
-final class Waits {
+public final class Waits {
     private Waits() {}
 
-    static ConditionFactory await(String what, Duration atMost) {
+    public static ConditionFactory await(String what, Duration atMost) {
         return Awaitility.await(what).atMost(atMost).pollDelay(Duration.ZERO).pollInterval(Duration.ofMillis(50))
                 .pollInSameThread().dontCatchUncaughtExceptions();
     }
@@ -24,7 +24,7 @@ final class Waits {
      * Runs {@code wait}; if it times out, fails fast, or a check in it fails, the failure ends with
      * what {@code explanation} says then.
      */
-    static void explained(Runnable wait, Callable<String> explanation) {
+    public static void explained(Runnable wait, Callable<String> explanation) {
         try {
             wait.run();
         } catch (ConditionTimeoutException | TerminalFailureException | AssertionError e) {

@@ -1,0 +1,384 @@
+package org.example.visitcounter.stack;
+
+import static org.example.visitcounter.stack.support.Waits.await;
+import static org.example.visitcounter.stack.support.Waits.explained;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.concurrent.Callable;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+import org.example.visitcounter.stack.support.DocCommands;
+import org.example.visitcounter.stack.support.LoadClient.Result;
+import org.example.visitcounter.stack.support.LoadClient.Sample;
+import org.example.visitcounter.stack.support.LoadClient;
+import org.example.visitcounter.stack.support.Waits;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer.OrderAnnotation;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+
+/**
+ * What only Docker does to the base stack (compose.yaml on a real engine, {@link ComposeStack}):
+ * {@code --scale} up and down under load, without touching nginx, and a crashed replica brought
+ * back by its restart policy. The shared promises (rotation, a killed replica, a Redis outage,
+ * persistence) are {@link StackPromisesTest}'s. One stack for the class; the scenarios run in order.
+ */
+@Tag("docker")
+@TestMethodOrder(OrderAnnotation.class)
+class ComposeScaleTest {
+    private static final int REPLICAS = 3;
+    private static final int SCALED = 5;
+    /** Load: a few connections (the machine has 2 cores, shared with 3 JVMs, nginx and Redis). */
+    private static final int CONNECTIONS = 3;
+    /**
+     * nginx re-resolves `web` every second (upstream.conf.template: `resolver ... valid=1s`) and
+     * skips a peer that failed for fail_timeout=5s: a change of replicas shows within about 6 s.
+     * Five times that, for a loaded machine.
+     */
+    private static final Duration RESOLVE_DEADLINE = Duration.ofSeconds(30);
+
+    private static ComposeStack stack;
+    private static HttpClient http;
+    private static final List<String> figures = new ArrayList<>();
+
+    @BeforeAll
+    static void up() {
+        stack = ComposeStack.up();
+        http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(5)).build();
+        awaitOrExplain("nginx to serve GET /", RESOLVE_DEADLINE, () -> {
+            try {
+                return get("/").statusCode() == 200;
+            } catch (AssertionError e) {
+                return false;
+            }
+        });
+    }
+
+    @AfterAll
+    static void down() {
+        if (stack == null) {
+            return; // skipped: no engine
+        }
+        System.out.println("ComposeScaleTest, project " + stack.project + ": the scenarios under load");
+        figures.forEach(System.out::println);
+        stack.close();
+        http.close();
+    }
+
+    @Test
+    @Order(1)
+    void scaledToFiveEveryReplicaServesThenBackToThreeUnderLoad() {
+        String nginxBefore = nginxIdentity();
+        long totalBefore = stack.redisTotal();
+        var sequential = new Sequential();
+
+        long scaleUp = System.nanoTime();
+        stack.cli.docker(ComposeStack.COMMAND_TIMEOUT, DocCommands.SCALE_TO_5).ok(DocCommands.SCALE_TO_5);
+        long upReturned = System.nanoTime();
+        Set<String> five = containerIds("web");
+        assertEquals(SCALED, five.size(), "web containers after --scale web=5: " + five);
+        // Round robin over 5 peers: 10 sequential requests hit each twice once nginx knows all 5.
+        awaitOrExplain("all 5 replicas in nginx's rotation (10 sequential GET /, 2 each)", RESOLVE_DEADLINE,
+                () -> sequential.round(10).equals(each(five, 2)));
+        long allFive = System.nanoTime();
+        assertEquals(nginxBefore, nginxIdentity(), "scaling touched nginx (recreated or restarted)");
+        String upFigures = String.format("scale 3->5: command %d ms, all 5 serving %d ms after it returned (%d sequential requests)",
+                (upReturned - scaleUp) / 1_000_000, (allFive - upReturned) / 1_000_000, sequential.sent);
+        System.out.println("[3 scale] " + upFigures);
+
+        // The replicas' addresses, before two go away: nginx's log names upstreams by address.
+        Map<String, List<String>> addresses = new TreeMap<>();
+        five.forEach(id -> addresses.put(id, upstreamAddresses(id)));
+        Instant logsFrom = Instant.now().minusSeconds(1);
+        Set<String> three;
+        long downReturned;
+        long settled;
+        Result result;
+        try (var load = LoadClient.start(stack.uri("/"), CONNECTIONS)) {
+            awaitSteady(load);
+            long scaleDown = System.nanoTime();
+            stack.cli.docker(ComposeStack.COMMAND_TIMEOUT, DocCommands.SCALE_TO_3).ok(DocCommands.SCALE_TO_3);
+            downReturned = System.nanoTime();
+            System.out.printf("[3 scale] scale 5->3: command %d ms%n", (downReturned - scaleDown) / 1_000_000);
+            three = containerIds("web");
+            assertEquals(REPLICAS, three.size(), "web containers after --scale web=3: " + three);
+            assertTrue(five.containsAll(three), "scaling down removes replicas, it starts none: " + three + " of " + five);
+            // Past a re-resolve (valid=1s) and a fail_timeout (5s), with margin (10 s): nginx has let go
+            // of the removed replicas, and every remaining one keeps getting traffic.
+            Set<String> remaining = three;
+            long from = downReturned;
+            awaitOrExplain("the load spread over the 3 remaining replicas", RESOLVE_DEADLINE,
+                    () -> System.nanoTime() - from > Duration.ofSeconds(10).toNanos()
+                            && remaining.stream().allMatch(r -> load.count(s -> s.ok() && r.equals(s.servedBy())
+                                    && s.startNanos() > from) >= 20));
+            settled = System.nanoTime();
+            result = load.stop();
+        }
+        long afterDown = downReturned;
+        Set<String> servedAfter = result.samples().stream().filter(s -> s.ok() && s.startNanos() > afterDown)
+                .map(Sample::servedBy).collect(Collectors.toSet());
+        // Nothing else is running now: sequential requests show nginx's rotation itself.
+        Set<String> remaining = three;
+        awaitOrExplain("nginx's rotation over exactly the 3 remaining replicas (9 sequential GET /)", RESOLVE_DEADLINE,
+                () -> sequential.round(9).equals(each(remaining, 3)));
+        long counted = stack.redisTotal() - totalBefore;
+        long acknowledged = sequential.ok + result.ok();
+        String row = row("3 scale 5->3 under load", result, counted - result.ok() - sequential.ok);
+        figures.add(row);
+        System.out.printf("[3 scale] %s; load spread over the 3 remaining %d ms after the command returned; "
+                + "Redis +%d for %d 2xx (%d sequential, %d under load)%n", row, (settled - downReturned) / 1_000_000,
+                counted, acknowledged, sequential.ok, result.ok());
+
+        assertEquals(List.of(), sequential.failures, "sequential requests that failed while scaling");
+        assertOnlyNoLiveUpstream502s(result, five.stream().filter(id -> !remaining.contains(id))
+                .flatMap(id -> addresses.get(id).stream()).collect(Collectors.toSet()), logsFrom);
+        assertEquals(three, servedAfter, "replicas that served after `--scale web=3` returned");
+        assertEquals(acknowledged, counted, "Redis total growth vs 2xx seen");
+        assertEquals(0, result.duplicateCounts(), "2xx with a number another 2xx had");
+        assertEquals(nginxBefore, nginxIdentity(), "scaling touched nginx (recreated or restarted)");
+    }
+
+    /**
+     * A replica that crashes (its JVM dies of a fatal signal: SIGSEGV sent from inside the
+     * container, which HotSpot treats as a crash and aborts) is restarted by Docker
+     * (`restart: unless-stopped`) and gets traffic again, with no request lost.
+     */
+    @Test
+    @Order(2)
+    void aReplicaThatCrashesUnderLoadIsRestartedByItsRestartPolicyAndServesAgain() {
+        String victim = stack.replicas().getFirst();
+        String restartsBefore = restartCount(victim);
+        long totalBefore = stack.redisTotal();
+        long crashed;
+        long servesAgain;
+        long restarted;
+        Result result;
+        try (var load = LoadClient.start(stack.uri("/"), CONNECTIONS)) {
+            awaitSteady(load);
+            stack.cli.run(ComposeStack.COMMAND_TIMEOUT, "exec", victim, "sh", "-c", "kill -SEGV 1").ok("kill -SEGV 1 in " + victim);
+            crashed = System.nanoTime();
+            awaitOrExplain(victim + " restarted by Docker", ComposeStack.HEALTHY_DEADLINE,
+                    () -> !restartCount(victim).equals(restartsBefore));
+            restarted = System.nanoTime();
+            servesAgain = awaitServingAgain(victim, load);
+            result = load.stop();
+        }
+        long counted = stack.redisTotal() - totalBefore;
+        String row = row("4b crash (SIGSEGV) web-1", result, counted - result.ok());
+        figures.add(row);
+        System.out.printf("[4b crash] %s; restarted by Docker %d ms after the signal, serving again %d ms after it;"
+                + " last exit code %s%n", row, (restarted - crashed) / 1_000_000, (servesAgain - crashed) / 1_000_000,
+                stack.inspect(victim).at("/State/ExitCode").asText());
+
+        assertNothingLostOrCountedTwice(result, counted, "replica crash");
+    }
+
+    /**
+     * The one failure scaling down can give with this nginx configuration, and nothing else: a
+     * 502 that nginx logged as "no live upstreams" after an attempt on a replica being removed.
+     *
+     * <p>Why it happens: a replica that is being stopped closes its listener while Docker's DNS
+     * still lists it (it leaves DNS only once its container has stopped), so nginx's first attempt
+     * on it is refused and nginx skips it for fail_timeout (5 s). nginx drops its address only at
+     * its next re-resolve (resolver valid=), after the container is gone; if the fail_timeout lapses first,
+     * nginx tries the vanished address again, the connect times out (1 s: nothing answers, not even
+     * a reset), and if the re-resolve that drops the address lands meanwhile, the upstream's peer
+     * set has changed since the request began. nginx's round robin then refuses to pick another
+     * peer for that request (ngx_http_upstream_round_robin.c: {@code if (peers->config &&
+     * rrp->config != *peers->config) goto busy;}, from the runtime `resolve` support): "no live
+     * upstreams", 502, although three replicas are up. Such a request never reached a replica
+     * that could count it, so the exact total still holds (checked by the caller). Seen with
+     * valid=5s (2 requests in one run of several); the shorter the resolver's valid= period is
+     * against fail_timeout, the rarer it gets, but any failed attempt that straddles a change of
+     * the peer set ends this way.
+     */
+    private static void assertOnlyNoLiveUpstream502s(Result result, Set<String> removedAddresses, Instant logsFrom) {
+        var other = result.failures().stream().filter(s -> s.status() != 502).limit(20).map(Sample::toString).toList();
+        assertEquals(List.of(), other, "scale-down: failures other than 502 (" + result.failuresByStatus() + ")");
+        assertEquals(0, result.retried(), "scale-down: requests resent after nginx closed a kept-alive connection");
+        List<AccessLine> logged = nginxAccessLog(logsFrom);
+        List<AccessLine> failedAtNginx = logged.stream().filter(l -> l.status() / 100 != 2).toList();
+        long clientSaw = result.failures().size();
+        System.out.printf("[3 scale] scale-down: %d request(s) failed; nginx logged %d requests since %s, failed: %s;"
+                + " removed replicas' addresses %s%n", clientSaw, logged.size(), logsFrom, failedAtNginx, removedAddresses);
+        assertTrue(logged.size() >= result.samples().size(), "nginx's access log: " + logged.size() + " lines parsed for "
+                + result.samples().size() + " requests of the load");
+        for (AccessLine line : failedAtNginx) {
+            List<String> tried = line.upstreams().subList(0, line.upstreams().size() - 1);
+            assertTrue(line.status() == 502 && line.upstreams().getLast().equals("web") && !tried.isEmpty()
+                    && removedAddresses.containsAll(tried), "scale-down: a failure other than nginx's \"no live upstreams\""
+                    + " after attempts on removed replicas only (" + removedAddresses + "): " + line);
+        }
+        assertEquals(clientSaw, failedAtNginx.size(), "scale-down: failures the load saw vs failures nginx logged "
+                + failedAtNginx);
+    }
+
+    // ---- the stack --------------------------------------------------------------------------
+
+    /** The running containers of a service: their short ids, which the replicas put in X-Served-By. */
+    private static Set<String> containerIds(String service) {
+        return stack.containers(service).stream().map(ComposeStack.Container::id).collect(Collectors.toCollection(TreeSet::new));
+    }
+
+    private static String restartCount(String container) {
+        return stack.inspect(container).path("RestartCount").asText();
+    }
+
+    /** The addresses (ip:8080) nginx reaches a replica at: one per network it is on. */
+    private static List<String> upstreamAddresses(String container) {
+        List<String> addresses = new ArrayList<>();
+        stack.inspect(container).at("/NetworkSettings/Networks").forEach(n -> addresses.add(n.path("IPAddress").asText() + ":8080"));
+        return addresses;
+    }
+
+    /** One line of nginx's access log (proxy.conf's log_format vc_upstream). */
+    record AccessLine(String request, int status, String requestId, List<String> upstreams, String upstreamStatus) {
+        @Override
+        public String toString() {
+            return status + " \"" + request + "\" rid=" + requestId + " upstream=" + String.join(", ", upstreams)
+                    + " ustatus=" + upstreamStatus;
+        }
+    }
+
+    private static final Pattern ACCESS_LINE = Pattern.compile(
+            "\"([^\"]*)\" (\\d{3}) \\d+ rid=(\\S+) upstream=(.*?) ustatus=(.*?) uct=");
+
+    /** nginx's access log lines since {@code from} (`compose logs`, for the diagnosis). */
+    private static List<AccessLine> nginxAccessLog(Instant from) {
+        String out = stack.cli.run(ComposeStack.COMMAND_TIMEOUT, "compose", "logs", "--no-color", "--no-log-prefix", "--since",
+                from.truncatedTo(ChronoUnit.SECONDS).toString(), "nginx").ok("docker compose logs nginx").output();
+        List<AccessLine> lines = new ArrayList<>();
+        for (String line : out.lines().toList()) {
+            Matcher m = ACCESS_LINE.matcher(line);
+            if (m.find()) {
+                lines.add(new AccessLine(m.group(1), Integer.parseInt(m.group(2)), m.group(3),
+                        List.of(m.group(4).strip().split(", | : ")), m.group(5).strip()));
+            }
+        }
+        return lines;
+    }
+
+    /** nginx's container and its start: changes if nginx is recreated or restarted. */
+    private static String nginxIdentity() {
+        var nginx = stack.inspect(containerIds("nginx").stream().findFirst().orElseThrow(() -> new AssertionError("no nginx")));
+        return nginx.path("Id").asText() + "/" + nginx.at("/State/StartedAt").asText() + "/" + nginx.path("RestartCount").asText();
+    }
+
+    /** Waits for {@code victim} to be healthy and then to serve the load again; returns when it did. */
+    private static long awaitServingAgain(String victim, LoadClient load) {
+        stack.awaitHealthy(victim);
+        long healthy = System.nanoTime();
+        awaitOrExplain(victim + " to serve the load again", RESOLVE_DEADLINE, () -> load.count(
+                s -> s.ok() && victim.equals(s.servedBy()) && s.startNanos() > healthy) >= 3);
+        return System.nanoTime();
+    }
+
+    private static void awaitOrExplain(String what, Duration timeout, Callable<Boolean> condition) {
+        awaitOrExplain(what, timeout, condition, () -> "");
+    }
+
+    /** A wait, and on a timeout what the stack looked like then. */
+    private static void awaitOrExplain(String what, Duration timeout, Callable<Boolean> condition,
+            Callable<String> diagnosis) {
+        explained(() -> await(what, timeout).until(condition), () -> diagnosis.call() + "\n" + stack.diagnosis());
+    }
+
+    // ---- HTTP ---------------------------------------------------------------------------------
+
+    private static HttpResponse<String> get(String path) {
+        try {
+            return http.send(HttpRequest.newBuilder(stack.uri(path)).timeout(Duration.ofSeconds(10)).GET().build(),
+                    HttpResponse.BodyHandlers.ofString());
+        } catch (IOException e) {
+            throw new AssertionError("GET " + path + " failed: " + e, e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static String header(HttpResponse<?> response, String name) {
+        String value = response.headers().firstValue(name).orElse(null);
+        assertNotNull(value, "no " + name + " header: " + response.headers().map());
+        return value.strip();
+    }
+
+    /** Sequential GET / from the test thread, with the bookkeeping the exact total needs. */
+    private static final class Sequential {
+        long sent;
+        long ok;
+        final List<String> failures = new ArrayList<>();
+
+        /** {@code n} sequential GET /: how many each replica served. */
+        Map<String, Integer> round(int n) {
+            Map<String, Integer> served = new TreeMap<>();
+            for (int i = 0; i < n; i++) {
+                sent++;
+                HttpResponse<String> r;
+                try {
+                    r = get("/");
+                } catch (AssertionError e) {
+                    failures.add(e.getMessage());
+                    continue;
+                }
+                if (r.statusCode() / 100 != 2) {
+                    failures.add(r.statusCode() + " " + r.body());
+                    continue;
+                }
+                ok++;
+                served.merge(header(r, "X-Served-By"), 1, Integer::sum);
+            }
+            return served;
+        }
+    }
+
+    private static Map<String, Integer> each(Set<String> replicas, int n) {
+        return replicas.stream().collect(Collectors.toMap(r -> r, r -> n, (a, b) -> a, TreeMap::new));
+    }
+
+    private static void awaitSteady(LoadClient load) {
+        awaitOrExplain("steady load (100 2xx)", RESOLVE_DEADLINE, () -> load.count(Sample::ok) >= 100, () -> {
+            var sofar = new Result(load.connections(), load.samples());
+            return "the load so far: " + sofar.samples().size() + " requests, " + sofar.ok() + " 2xx, non-2xx "
+                    + sofar.failuresByStatus() + ", first failures " + sofar.failures().stream().limit(5).toList();
+        });
+    }
+
+    /** Every request answered 2xx, Redis counted each once, and no two carried the same number. */
+    private static void assertNothingLostOrCountedTwice(Result result, long counted, String what) {
+        assertNoFailures(result, what);
+        assertEquals(result.ok(), counted, "Redis total growth vs 2xx seen");
+        assertEquals(0, result.duplicateCounts(), "2xx with a number another 2xx had");
+    }
+
+    private static void assertNoFailures(Result result, String what) {
+        assertEquals(List.of(), result.failures().stream().limit(20).map(Sample::toString).toList(),
+                what + ": failed requests (" + result.failuresByStatus() + ")");
+        assertEquals(0, result.retried(), what + ": requests resent after nginx closed a kept-alive connection");
+    }
+
+    private static String row(String name, Result r, long extra) {
+        return String.format("| %-26s | %d conn | %6d requests | %6d 2xx | non-2xx %-12s | %d resent | max %5d ms | Redis %+d vs 2xx |",
+                name, r.connections(), r.samples().size(), r.ok(), r.failuresByStatus().isEmpty() ? "0" : r.failuresByStatus(),
+                r.retried(), r.maxLatencyMillis(), extra);
+    }
+}

@@ -1,0 +1,198 @@
+package org.example.visitcounter.stack;
+
+import static org.example.visitcounter.stack.support.Waits.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.net.URI;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import org.example.visitcounter.RedisVisits;
+import org.example.visitcounter.stack.support.DocCommands;
+import org.example.visitcounter.stack.support.DockerCli;
+import org.example.visitcounter.stack.support.Ports;
+import org.example.visitcounter.stack.support.Waits;
+
+/**
+ * compose.yaml alone on a real Docker engine, driven by the commands the docs show
+ * ({@link DocCommands}) under a throw-away project name and a free loopback port, so a stack a
+ * developer runs (visit-counter, 8080) is never touched. {@link #close()} runs {@code down -v} and
+ * removes the two images the build tagged with the project's name. State is read from Docker's
+ * JSON ({@code compose ps --format json}, {@code inspect}), never from its columns.
+ */
+final class ComposeStack implements Stack {
+    /** The first build compiles the app and trains the AOT cache inside the image build; later ones hit the cache. */
+    static final Duration BUILD_TIMEOUT = Duration.ofMinutes(15);
+    static final Duration COMMAND_TIMEOUT = Duration.ofMinutes(2);
+    /** A (re)started replica reports healthy once /readyz answers (compose.yaml: healthcheck start_interval 1s). */
+    static final Duration HEALTHY_DEADLINE = Duration.ofSeconds(60);
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** One container of the project. id: the short id, which is the replica's host name and X-Served-By. */
+    record Container(String id, String name, String service, String state, String health) {}
+
+    final String project;
+    final DockerCli cli;
+    final int port;
+    private final Map<String, String> restartsAtKill = new HashMap<>();
+
+    private ComposeStack(String project, int port) {
+        this.project = project;
+        this.port = port;
+        this.cli = new DockerCli(DockerCli.projectEnv(project, port));
+    }
+
+    /** {@code docker compose up --build -d --wait}; skips without an engine (fails in CI). */
+    static ComposeStack up() {
+        DockerCli.assumeEngine();
+        var stack = new ComposeStack("vc-" + UUID.randomUUID().toString().substring(0, 8), Ports.freeBlock(1));
+        long start = System.nanoTime();
+        var up = stack.cli.docker(BUILD_TIMEOUT, DocCommands.UP);
+        System.out.printf("%s: exit %d after %d ms (project %s, port %d)%n", DocCommands.UP, up.exit(),
+                (System.nanoTime() - start) / 1_000_000, stack.project, stack.port);
+        try {
+            up.ok(DocCommands.UP);
+        } catch (AssertionError e) {
+            stack.close();
+            throw e;
+        }
+        return stack;
+    }
+
+    @Override
+    public URI uri(String path) {
+        return URI.create("http://127.0.0.1:" + port + path);
+    }
+
+    /** {@code docker compose ps --format json}: one JSON object per line (Compose >= 2.21), or one array. */
+    List<Container> ps(boolean all) {
+        String out = cli.docker(COMMAND_TIMEOUT, "compose ps --format json" + (all ? " -a" : "")).ok("compose ps").output();
+        List<Container> containers = new ArrayList<>();
+        for (String line : out.lines().filter(l -> l.startsWith("{") || l.startsWith("[")).toList()) {
+            try {
+                JsonNode node = JSON.readTree(line);
+                for (JsonNode c : node.isArray() ? node : List.of(node)) {
+                    containers.add(new Container(c.path("ID").asText().substring(0, 12), c.path("Name").asText(),
+                            c.path("Service").asText(), c.path("State").asText(), c.path("Health").asText()));
+                }
+            } catch (java.io.IOException e) {
+                throw new AssertionError("compose ps --format json: " + line, e);
+            }
+        }
+        return containers;
+    }
+
+    /** The running containers of {@code service}. */
+    List<Container> containers(String service) {
+        return ps(false).stream().filter(c -> c.service().equals(service) && c.state().equals("running")).toList();
+    }
+
+    @Override
+    public List<String> replicas() {
+        return containers("web").stream().map(Container::id).sorted().toList();
+    }
+
+    /** {@code docker inspect}'s JSON of a container. */
+    JsonNode inspect(String container) {
+        String out = cli.run(COMMAND_TIMEOUT, "inspect", container).ok("docker inspect " + container).output();
+        try {
+            return JSON.readTree(out).get(0);
+        } catch (java.io.IOException e) {
+            throw new AssertionError("docker inspect " + container + ": " + out, e);
+        }
+    }
+
+    /**
+     * {@code docker kill}: an operator's stop, so Docker disables the restart policy until the
+     * container is started again (docker-kill(1)); {@link #startReplica} checks it stayed down.
+     */
+    @Override
+    public void killReplica(String name) {
+        restartsAtKill.put(name, inspect(name).path("RestartCount").asText());
+        cli.run(COMMAND_TIMEOUT, "kill", name).ok("docker kill " + name);
+    }
+
+    @Override
+    public void startReplica(String name) {
+        JsonNode state = inspect(name);
+        assertEquals("exited/137/" + restartsAtKill.remove(name), state.at("/State/Status").asText() + "/"
+                + state.at("/State/ExitCode").asText() + "/" + state.path("RestartCount").asText(),
+                name + " after docker kill (status/exit code/restart count): `restart: unless-stopped` does not apply to docker kill");
+        cli.run(COMMAND_TIMEOUT, "start", name).ok("docker start " + name);
+        awaitHealthy(name);
+    }
+
+    void awaitHealthy(String container) {
+        Waits.explained(() -> await(container + " healthy", HEALTHY_DEADLINE).pollInterval(Duration.ofMillis(250))
+                .until(() -> {
+                    JsonNode s = inspect(container).path("State");
+                    return s.path("Status").asText().equals("running") && s.at("/Health/Status").asText().equals("healthy");
+                }), () -> "its state: " + inspect(container).path("State") + "\nits last log lines:\n"
+                        + cli.run(COMMAND_TIMEOUT, "logs", "--tail", "40", container).output());
+    }
+
+    @Override
+    public void stopRedis() {
+        cli.docker(COMMAND_TIMEOUT, "compose stop redis").ok("docker compose stop redis");
+    }
+
+    @Override
+    public void startRedis() {
+        cli.docker(COMMAND_TIMEOUT, "compose start redis").ok("docker compose start redis");
+    }
+
+    @Override
+    public void freezeRedis() {
+        cli.docker(COMMAND_TIMEOUT, "compose pause redis").ok("docker compose pause redis");
+    }
+
+    @Override
+    public void thawRedis() {
+        cli.docker(COMMAND_TIMEOUT, "compose unpause redis").ok("docker compose unpause redis");
+    }
+
+    /** {@code docker compose down}, which keeps the volumes, then up again. */
+    @Override
+    public void restartKeepingData() {
+        cli.docker(COMMAND_TIMEOUT, DocCommands.DOWN).ok(DocCommands.DOWN);
+        cli.docker(BUILD_TIMEOUT, DocCommands.UP_AGAIN).ok(DocCommands.UP_AGAIN);
+    }
+
+    /** Read inside Redis's container: {@code compose exec -T redis redis-cli GET}. */
+    @Override
+    public long redisTotal() {
+        List<String> lines = cli.docker(COMMAND_TIMEOUT, "compose exec -T redis redis-cli GET " + RedisVisits.TOTAL_KEY)
+                .ok("redis-cli GET").output().strip().lines().toList();
+        String value = lines.isEmpty() ? "" : lines.getLast().strip();
+        return value.isEmpty() ? 0 : Long.parseLong(value);
+    }
+
+    /** The machine's state for a failure message: compose ps and the load average (2 shared cores). */
+    String diagnosis() {
+        String load;
+        try {
+            load = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/loadavg")).strip();
+        } catch (java.io.IOException e) {
+            load = "unknown";
+        }
+        return "compose ps: " + ps(true) + "\nload average: " + load;
+    }
+
+    @Override
+    public void close() {
+        try {
+            var down = cli.docker(COMMAND_TIMEOUT, DocCommands.DOWN_VOLUMES);
+            if (down.exit() != 0) {
+                System.out.println(DocCommands.DOWN_VOLUMES + " failed (exit " + down.exit() + "):\n" + down.output());
+            }
+        } finally {
+            // Only what this stack created: the two images the build tagged with its project's name.
+            cli.run(COMMAND_TIMEOUT, "image", "rm", project + "-web", project + "-nginx");
+        }
+    }
+}

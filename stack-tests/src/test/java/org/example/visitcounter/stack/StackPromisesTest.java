@@ -1,0 +1,277 @@
+package org.example.visitcounter.stack;
+
+import static org.example.visitcounter.stack.support.Waits.await;
+import static org.example.visitcounter.stack.support.Waits.explained;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.example.visitcounter.stack.support.LoadClient.Result;
+import org.example.visitcounter.stack.support.LoadClient.Sample;
+import org.example.visitcounter.stack.support.LoadClient;
+import org.example.visitcounter.stack.support.Waits;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer.OrderAnnotation;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
+
+/**
+ * The promises every way of running the stack keeps, asserted once and run against each backend
+ * ({@link LoopbackStackTest}, {@link ComposeStackTest}). One stack per class; the scenarios run in
+ * order and each leaves every replica serving. Under load ({@link LoadClient}), Redis's total grows
+ * by exactly the 2xx the clients saw, except for the one bound README ("How it behaves") documents
+ * for a Redis that goes away with requests in flight.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(OrderAnnotation.class)
+abstract class StackPromisesTest {
+    /** A few connections: the machine has 2 cores, shared with 3 JVMs, nginx and Redis. */
+    private static final int CONNECTIONS = 3;
+    /**
+     * nginx skips a failed peer for fail_timeout=5s, and under Compose re-resolves `web` every
+     * second (upstream.conf.template: valid=1s): a change of replicas shows within about 6 s.
+     * Five times that, for a loaded machine.
+     */
+    static final Duration RESOLVE_DEADLINE = Duration.ofSeconds(30);
+    /** The replicas' defaults (web-app Settings: REQUEST_DEADLINE_MS=2000): at most this long on Redis, then 503. */
+    private static final Duration REQUEST_DEADLINE = Duration.ofMillis(2000);
+    /** What an answer may take beyond the deadline: the 503 itself, nginx, a loaded 2-core machine. */
+    private static final Duration LATENCY_MARGIN = Duration.ofMillis(1000);
+    /**
+     * From Redis started until every replica counts again: the replicas' reconnect backoff (Settings:
+     * REDIS_RETRY_MAX_DELAY_MS=1000), the request deadline (2 s), and under Compose Docker's DNS listing `redis` again (the
+     * JVM caches no failed lookup: web-app Main sets networkaddress.cache.negative.ttl=0). With
+     * room for a loaded machine.
+     */
+    private static final Duration RECOVERY_DEADLINE = Duration.ofSeconds(20);
+    private static final Pattern BODY_SERVED_BY = Pattern.compile("id=\"served-by\">([^<]*)<");
+    private static final Pattern BODY_COUNT = Pattern.compile("id=\"count\">(\\d+)<");
+
+    Stack stack;
+    final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(Duration.ofSeconds(5)).build();
+
+    /** Starts the backend's stack; skips the class where the backend is not available. */
+    abstract Stack startStack();
+
+    @BeforeAll
+    void up() {
+        stack = startStack();
+        awaitOrExplain("nginx to serve GET /api/visits with 200", RESOLVE_DEADLINE, () -> {
+            try {
+                return send("GET", "/api/visits").statusCode() == 200;
+            } catch (IOException e) {
+                return false;
+            }
+        });
+    }
+
+    @AfterAll
+    void down() {
+        try {
+            if (stack != null) {
+                stack.close();
+            }
+        } finally {
+            http.close();
+        }
+    }
+
+    @Test
+    @Order(1)
+    void operationalEndpointsAreHiddenBehindNginx() throws Exception {
+        // Spellings that Jetty/Javalin route to the same endpoints, or that nginx normalizes to them.
+        for (String path : List.of("/metrics", "/healthz", "/readyz", "/metrics/", "/readyz/", "/Metrics",
+                "/%6Detrics", "//metrics", "/metrics;x=1", "/healthz?verbose=1")) {
+            var response = send("GET", path);
+            assertEquals(404, response.statusCode(), "through nginx: " + path);
+            assertTrue(response.headers().firstValue("X-Served-By").isEmpty(), "reached a replica: " + path);
+        }
+        var health = send("GET", "/nginx-health");
+        assertEquals(200, health.statusCode());
+        assertEquals("ok", health.body().trim());
+    }
+
+    @Test
+    @Order(2)
+    void sequentialVisitsRotateStrictlyOverTheReplicasAndCountUpByOne() throws Exception {
+        List<String> replicas = stack.replicas();
+        int n = 5 * replicas.size();
+        var servedBy = new ArrayList<String>();
+        var counts = new ArrayList<Long>();
+        for (int i = 0; i < n; i++) {
+            var response = send("GET", "/");
+            assertEquals(200, response.statusCode(), response::body);
+            String replica = header(response, "X-Served-By");
+            long count = Long.parseLong(header(response, "X-Visit-Count"));
+            assertEquals(replica, find(BODY_SERVED_BY, response.body()), "the page names the replica in X-Served-By");
+            assertEquals(count, Long.parseLong(find(BODY_COUNT, response.body())), "the page shows X-Visit-Count");
+            assertSecurityHeaders(response);
+            servedBy.add(replica);
+            counts.add(count);
+        }
+        assertEquals(new HashSet<>(replicas), new HashSet<>(servedBy.subList(0, replicas.size())),
+                "the first requests hit every replica once: " + servedBy);
+        for (int i = replicas.size(); i < n; i++) {
+            assertEquals(servedBy.get(i - replicas.size()), servedBy.get(i), "the rotation repeats: " + servedBy);
+        }
+        for (int i = 1; i < n; i++) {
+            assertEquals(counts.get(i - 1) + 1, counts.get(i), "each visit counts exactly one: " + counts);
+        }
+    }
+
+    @Test
+    @Order(3)
+    void aReplicaKilledUnderLoadLosesNoRequestCountsNoneTwiceAndServesAgainOnceStarted() {
+        String victim = stack.replicas().get(1);
+        long totalBefore = stack.redisTotal();
+        Result result;
+        try (var load = LoadClient.start(stack.uri("/"), CONNECTIONS)) {
+            awaitSteady(load);
+            long kill = System.nanoTime();
+            stack.killReplica(victim);
+            // A few seconds of load on the others: on Compose the victim must stay down (docker kill).
+            awaitOrExplain("5 s of load after the kill", RESOLVE_DEADLINE, () -> System.nanoTime() - kill
+                    > Duration.ofSeconds(5).toNanos() && load.count(s -> s.ok() && s.startNanos() > kill) >= 100);
+            stack.startReplica(victim);
+            long ready = System.nanoTime();
+            // nginx skips a failed peer for fail_timeout (5 s), then sends it traffic again.
+            awaitOrExplain(victim + " to serve the load again", RESOLVE_DEADLINE, () -> load.count(
+                    s -> s.ok() && victim.equals(s.servedBy()) && s.startNanos() > ready) >= 3);
+            result = load.stop();
+        }
+        long counted = stack.redisTotal() - totalBefore;
+        System.out.printf("[%s kill] %s%n", getClass().getSimpleName(), figures(result, counted));
+        assertEquals(List.of(), result.failures().stream().limit(20).map(Sample::toString).toList(),
+                "failed requests (" + result.failuresByStatus() + ")");
+        assertEquals(0, result.retried(), "requests resent after nginx closed a kept-alive connection");
+        assertEquals(result.ok(), counted, "Redis total growth vs 2xx seen");
+        assertEquals(0, result.duplicateCounts(), "2xx with a number another 2xx had");
+    }
+
+    @Test
+    @Order(4)
+    void aRedisOutageGivesOnly503WithRetryAfterWithinTheDeadlineAndAnExactCountAfterwards() {
+        List<String> replicas = stack.replicas();
+        long totalBefore = stack.redisTotal();
+        long stop;
+        long stopped;
+        Result result;
+        try (var load = LoadClient.start(stack.uri("/"), CONNECTIONS)) {
+            awaitSteady(load);
+            stop = System.nanoTime();
+            stack.stopRedis();
+            stopped = System.nanoTime();
+            awaitOrExplain("503s while Redis is stopped", RESOLVE_DEADLINE,
+                    () -> load.count(s -> s.status() == 503 && s.startNanos() > stopped) >= 2 * CONNECTIONS);
+            stack.startRedis();
+            long started = System.nanoTime();
+            awaitOrExplain("every replica counting again after Redis started", RECOVERY_DEADLINE,
+                    () -> replicas.stream().allMatch(r -> load.count(s -> s.ok() && r.equals(s.servedBy())
+                            && s.startNanos() > started) >= 3));
+            result = load.stop();
+        }
+        long counted = stack.redisTotal() - totalBefore;
+        long extra = counted - result.ok();
+        // Requests in flight while Redis went away that got no 2xx: Redis may have run their count
+        // and gone before the reply left. At most one extra count each (README, "How it behaves").
+        long ambiguous = result.failuresInFlight(stop, stopped);
+        System.out.printf("[%s redis] %s; %d in flight at the stop got no 2xx%n", getClass().getSimpleName(),
+                figures(result, counted), ambiguous);
+
+        var wrong = result.failures().stream().filter(s -> s.status() != 503 || s.retryAfter() == null).limit(20)
+                .map(Sample::toString).toList();
+        assertEquals(List.of(), wrong, "failures other than 503 with Retry-After");
+        assertTrue(result.failures().size() > 0, "no 503 at all: did Redis stop?");
+        long limit = REQUEST_DEADLINE.plus(LATENCY_MARGIN).toMillis();
+        var slow = result.samples().stream().filter(s -> s.latencyMillis() > limit).limit(20).map(Sample::toString).toList();
+        assertEquals(List.of(), slow, "requests held past the deadline + margin (" + limit + " ms)");
+        assertEquals(0, result.retried(), "requests resent after nginx closed a kept-alive connection");
+        assertTrue(extra >= 0, "acknowledged counts lost: " + -extra);
+        assertTrue(extra <= ambiguous, "counted " + extra + " visits that got no 2xx; only " + ambiguous
+                + " requests were in flight while Redis stopped");
+        assertEquals(0, result.duplicateCounts(), "2xx with a number another 2xx had");
+    }
+
+    @Test
+    @Order(5)
+    void theCountSurvivesARestartOfRedisOnItsData() throws Exception {
+        long total = stack.redisTotal();
+        assertTrue(total > 0, "the earlier scenarios counted nothing");
+        stack.restartKeepingData();
+        assertEquals(total, stack.redisTotal(), "the count after Redis restarted");
+        awaitOrExplain("a visit counted after the restart", RESOLVE_DEADLINE, () -> {
+            try {
+                return send("GET", "/").statusCode() == 200;
+            } catch (IOException e) {
+                return false;
+            }
+        });
+        assertEquals(total + 1, stack.redisTotal(), "the first 2xx after the restart counts on top of the old total");
+    }
+
+    // ---- helpers ------------------------------------------------------------------------------
+
+    HttpResponse<String> send(String method, String path) throws IOException {
+        try {
+            return http.send(HttpRequest.newBuilder(stack.uri(path)).timeout(Duration.ofSeconds(10))
+                    .method(method, HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** What a failure should show beyond the wait's own message: the backend's state. */
+    String diagnosis() {
+        return "";
+    }
+
+    void awaitOrExplain(String what, Duration timeout, Callable<Boolean> condition) {
+        explained(() -> await(what, timeout).until(condition), this::diagnosis);
+    }
+
+    private void awaitSteady(LoadClient load) {
+        explained(() -> await("steady load (100 2xx)", RESOLVE_DEADLINE).until(() -> load.count(Sample::ok) >= 100),
+                () -> "the load so far: " + new Result(CONNECTIONS, load.samples()).failuresByStatus() + "\n" + diagnosis());
+    }
+
+    private static String figures(Result r, long counted) {
+        return String.format("%d conn, %d requests, %d 2xx, non-2xx %s, %d resent, max %d ms, Redis %+d vs 2xx",
+                r.connections(), r.samples().size(), r.ok(), r.failuresByStatus(), r.retried(), r.maxLatencyMillis(),
+                counted - r.ok());
+    }
+
+    private static String header(HttpResponse<?> response, String name) {
+        return response.headers().firstValue(name)
+                .orElseThrow(() -> new AssertionError("no " + name + " header: " + response.headers().map())).strip();
+    }
+
+    private static void assertSecurityHeaders(HttpResponse<?> response) {
+        var headers = response.headers();
+        assertTrue(headers.firstValue("Content-Security-Policy").orElse("").contains("default-src 'self'"));
+        assertEquals("nosniff", headers.firstValue("X-Content-Type-Options").orElse(""));
+        assertTrue(headers.firstValue("Referrer-Policy").isPresent());
+        assertTrue(headers.firstValue("X-Request-Id").orElse("").matches("[0-9a-f]{32}"), "nginx's $request_id");
+        assertEquals(List.of("nginx"), headers.allValues("Server"), "server_tokens off");
+    }
+
+    private static String find(Pattern pattern, String text) {
+        Matcher m = pattern.matcher(text);
+        assertTrue(m.find(), () -> pattern + " not found in:\n" + text);
+        return m.group(1);
+    }
+}

@@ -1,0 +1,22 @@
+package org.example.visitcounter.stack.support;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** The repository the tests run against. */
+public final class Project {
+    private Project() {}
+
+    /** The one rule: the {@code projectRoot} system property, which surefire sets (stack-tests/pom.xml). */
+    public static Path root() {
+        String property = System.getProperty("projectRoot");
+        if (property == null || property.isBlank()) {
+            throw new IllegalStateException("no projectRoot system property: run through Maven, or set -DprojectRoot=<repo>");
+        }
+        Path root = Path.of(property).toAbsolutePath().normalize();
+        if (!Files.isRegularFile(root.resolve("compose.yaml"))) {
+            throw new IllegalStateException("projectRoot " + root + " holds no compose.yaml");
+        }
+        return root;
+    }
+}
