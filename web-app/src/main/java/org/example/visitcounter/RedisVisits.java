@@ -31,7 +31,9 @@ public final class RedisVisits implements AutoCloseable {
     /** The total of visits: the tests of the whole stack read it from Redis too. */
     public static final String TOTAL_KEY = "{visits}:total";
     static final String TALLY_KEY = "{visits}:by-replica";
-    static final String REQUEST_KEY_PREFIX = "{visits}:request:";
+    // Short: one marker per request lives for the dedupe window, so every byte of it counts
+    // (docs/redis-memory.md). ":r:" keeps a client's id (which may contain ':') off the other keys.
+    static final String REQUEST_KEY_PREFIX = "{visits}:r:";
     /** The error code the script answers with when it ran after its caller gave up. */
     static final String TOO_LATE = "TOOLATE";
 

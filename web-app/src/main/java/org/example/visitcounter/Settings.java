@@ -58,12 +58,14 @@ public record Settings(
     /**
      * Every variable the service reads and its default (none: unset means absent, or for
      * REPLICA_NAME the host name). docs/configuration.md's table lists the same; SettingsTest
-     * checks that it does.
+     * checks that it does. DEDUPE_WINDOW_SECONDS's 15 is nginx's failover budget (7 s) +
+     * REQUEST_DEADLINE_MS + REDIS_TIMEOUT_MS + a 5 s margin, rounded up (TimeoutContractTest,
+     * docs/behaviour.md).
      */
     public enum Variable {
         HOST("0.0.0.0"), PORT("8080"), REPLICA_NAME(null), REDIS_URL("redis://redis:6379"), REDIS_PASSWORD_FILE(null),
         REDIS_TIMEOUT_MS("500"), REDIS_POOL_SIZE("16"), REQUEST_DEADLINE_MS("2000"), REDIS_RETRY_INITIAL_MS("50"),
-        REDIS_RETRY_MULTIPLIER("2.0"), REDIS_RETRY_MAX_DELAY_MS("1000"), DEDUPE_WINDOW_SECONDS("60"), STATIC_DIR(null),
+        REDIS_RETRY_MULTIPLIER("2.0"), REDIS_RETRY_MAX_DELAY_MS("1000"), DEDUPE_WINDOW_SECONDS("15"), STATIC_DIR(null),
         LOG_FORMAT("plain"), LOG_LEVEL("INFO"), SHUTDOWN_GRACE_MS("5000");
 
         private final String fallback;
@@ -107,6 +109,13 @@ public record Settings(
         if (redisTimeout != null && deadline != null && redisTimeout.compareTo(deadline) > 0) {
             p.errors.add(REDIS_TIMEOUT_MS + "=" + redisTimeout.toMillis() + " is larger than " + REQUEST_DEADLINE_MS + "="
                     + deadline.toMillis() + ": expected the deadline to leave room for at least one Redis call");
+        }
+        if (dedupe != null && deadline != null && redisTimeout != null && dedupe.compareTo(deadline.plus(redisTimeout)) < 0) {
+            // The service's own retries repeat a request within its deadline, the last one's Redis
+            // call within one more timeout: a shorter window would count some of them twice.
+            p.errors.add(DEDUPE_WINDOW_SECONDS + "=" + dedupe.toSeconds() + " is shorter than " + REQUEST_DEADLINE_MS + " + "
+                    + REDIS_TIMEOUT_MS + " (" + deadline.plus(redisTimeout).toMillis() + " ms): expected a window that"
+                    + " outlasts the service's own retries");
         }
         if (!p.errors.isEmpty()) {
             throw new SettingsException(p.errors);

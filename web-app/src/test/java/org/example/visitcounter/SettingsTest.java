@@ -87,7 +87,7 @@ class SettingsTest {
         assertEquals(0, s.redis().database());
         assertEquals(Duration.ofMillis(500), s.redis().timeout());
         assertEquals(Duration.ofMillis(2000), s.retry().deadline());
-        assertEquals(Duration.ofSeconds(60), s.dedupeWindow());
+        assertEquals(Duration.ofSeconds(15), s.dedupeWindow());
         assertEquals(Settings.LogFormat.PLAIN, s.logFormat());
         assertEquals(Optional.empty(), s.staticDir());
         assertFalse(s.replicaName().isBlank(), "the host name stands in for REPLICA_NAME");
@@ -189,5 +189,14 @@ class SettingsTest {
         var e = assertThrows(SettingsException.class, () -> Settings.fromEnv(Map.of(
                 "REDIS_TIMEOUT_MS", "3000", "REQUEST_DEADLINE_MS", "1000")));
         assertTrue(e.getMessage().contains("leave room for at least one Redis call"), e.getMessage());
+    }
+
+    @Test
+    void rejectsADedupeWindowTheServicesOwnRetriesOutlast() {
+        var e = assertThrows(SettingsException.class, () -> Settings.fromEnv(Map.of(
+                "DEDUPE_WINDOW_SECONDS", "2", "REQUEST_DEADLINE_MS", "2000", "REDIS_TIMEOUT_MS", "500")));
+        assertTrue(e.getMessage().contains("outlasts the service's own retries"), e.getMessage());
+        assertEquals(Duration.ofSeconds(3), Settings.fromEnv(Map.of(
+                "DEDUPE_WINDOW_SECONDS", "3", "REQUEST_DEADLINE_MS", "2000", "REDIS_TIMEOUT_MS", "500")).dedupeWindow());
     }
 }

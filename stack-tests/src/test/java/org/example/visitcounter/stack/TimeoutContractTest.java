@@ -49,6 +49,24 @@ class TimeoutContractTest {
     }
 
     @Test
+    void theDedupeWindowOutlastsEveryRepeatOfARequest() throws IOException {
+        // nginx may send the request to another replica until proxy_next_upstream_timeout after its
+        // first attempt; that replica retries until its deadline, and its last Redis call may run
+        // for one more timeout. The margin covers what no setting bounds: a request queued in the
+        // replica before its deadline starts, a GC pause (docs/redis-memory.md).
+        Duration margin = Duration.ofSeconds(5);
+        Duration lastRepeat = proxy("proxy_next_upstream_timeout").plus(defaults.retry().deadline())
+                .plus(defaults.redis().timeout());
+        assertFalse(defaults.dedupeWindow().compareTo(lastRepeat.plus(margin)) < 0, "DEDUPE_WINDOW_SECONDS ("
+                + defaults.dedupeWindow() + ") must be at least proxy_next_upstream_timeout + REQUEST_DEADLINE_MS"
+                + " + REDIS_TIMEOUT_MS (" + lastRepeat + ") + " + margin);
+        // And no longer than that, rounded up to the second: every extra second is memory (one
+        // marker per request).
+        assertTrue(defaults.dedupeWindow().minusSeconds(1).compareTo(lastRepeat.plus(margin)) < 0,
+                "DEDUPE_WINDOW_SECONDS (" + defaults.dedupeWindow() + ") is longer than the timeouts need");
+    }
+
+    @Test
     void nginxClosesAnIdleUpstreamConnectionBeforeJettyDoes() throws IOException {
         // A connection the replica closed first can fail the next request on it and get a healthy
         // replica marked failed. The app keeps Jetty's default idle timeout.
