@@ -58,10 +58,22 @@ debian_mirror() {
     echo "${uri%/}"
 }
 
+TRIXIE_SOURCES=/etc/apt/sources.list.d/visit-counter-trixie.sources
+
+# Default-Release favours the suite itself, not its -security and -updates suites: a package
+# updated there (redis-server, jq) would otherwise tie with trixie at 500 and lose to its newer
+# version, and a later `apt-get install` of it would fail on trixie's libc. Priority 100, as
+# for backports: trixie only where a package is asked for as PKG/trixie.
+pin_trixie() {
+    printf 'Package: *\nPin: release n=trixie\nPin-Priority: 100\n' >/etc/apt/preferences.d/visit-counter-trixie
+}
+
 cmd_install() {
     if command -v dockerd >/dev/null && docker compose version >/dev/null 2>&1 \
         && docker buildx version >/dev/null 2>&1 && command -v mmdebstrap >/dev/null; then
         log "engine, compose, buildx and mmdebstrap already installed"
+        # An earlier install of this script may have added trixie without the pin below.
+        [ ! -f "$TRIXIE_SOURCES" ] || pin_trixie
         return
     fi
     local mirror
@@ -70,7 +82,7 @@ cmd_install() {
     # trixie beside the machine's own suite, which stays the default release: only the packages
     # named /trixie below come from it; their dependencies come from the default where they can.
     if [ "${VERSION_CODENAME:-}" != trixie ]; then
-        cat >/etc/apt/sources.list.d/visit-counter-trixie.sources <<EOF
+        cat >"$TRIXIE_SOURCES" <<EOF
 Types: deb
 URIs: $mirror
 Suites: trixie
@@ -78,6 +90,7 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
         echo "APT::Default-Release \"${VERSION_CODENAME}\";" >/etc/apt/apt.conf.d/99visit-counter-default-release
+        pin_trixie
     fi
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
