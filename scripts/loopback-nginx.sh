@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The loopback stack's nginx configuration, around the shipped nginx/proxy.conf, in DIR/nginx/:
 # nginx.conf (nginx as the current user, its files in DIR: error log DIR/logs/nginx-error.log),
-# upstream.conf (REPLICAS servers on 127.0.0.1 from WEB_BASE_PORT, plus what the image's upstream
-# shares) and listen.conf (127.0.0.1:HTTP_PORT). scripts/local-stack.sh sources this file; run
-# alone, `scripts/loopback-nginx.sh DIR` writes the configuration and tests it with nginx -t.
+# upstream.conf (the upstreams `web` and `web_other`: REPLICAS servers on 127.0.0.1 from
+# WEB_BASE_PORT, with the parameters of nginx/peers.envsh and what the image's upstreams share)
+# and listen.conf (127.0.0.1:HTTP_PORT). scripts/local-stack.sh sources this file; run alone, `scripts/loopback-nginx.sh DIR` writes the configuration and tests it with nginx -t.
 # Environment: HTTP_PORT, WEB_BASE_PORT, REPLICAS, NGINX_BALANCE, NGINX_RATE_LIMIT, NGINX_BIN,
 # as for scripts/local-stack.sh (see its --help).
 
@@ -37,14 +37,9 @@ if [[ ! -x $NGINX_BIN ]]; then
     NGINX_BIN=$(command -v nginx) || die "nginx not found (apt-get install nginx-light, or set NGINX_BIN)"
 fi
 
-# What the two upstreams share is nginx/upstream-shared.conf, which both include; the peers'
-# parameters (max_fails, fail_timeout) are the one thing taken from the template: those of its
-# one `server web:8080 ...;`, read as nginx reads it (comments dropped, the directive running to
-# its `;` however it is laid out: NginxConfigTest checks a reformatted template).
-SERVER_PARAMS=$(sed 's/#.*//' "$NGINX_DIR/upstream.conf.template" | awk -v RS='[;{}]' '
-    $1 == "server" && $2 == "web:8080" { n++; for (i = 3; i <= NF; i++) if ($i != "resolve") printf " %s", $i }
-    END { exit n != 1 }') ||
-    die "nginx/upstream.conf.template: expected one 'server web:8080 ...;' to take the peers' parameters from"
+# The replicas' parameters (max_fails, fail_timeout), as the image sets them.
+# shellcheck source=nginx/peers.envsh
+source "$NGINX_DIR/peers.envsh"
 
 # write_nginx_conf DIR: writes the files above and sets NGINX_ARGS, the flags that run nginx on them.
 write_nginx_conf() {
@@ -57,11 +52,13 @@ write_nginx_conf() {
 map "" \$vc_rate_limit {
     default "$NGINX_RATE_LIMIT";
 }
-upstream web {
-    include "$NGINX_DIR/balance/$NGINX_BALANCE.conf";
-$(for ((i = 0; i < REPLICAS; i++)); do echo "    server 127.0.0.1:$((WEB_BASE_PORT + i))$SERVER_PARAMS;"; done)
-    include "$NGINX_DIR/upstream-shared.conf";
-}
+$(for upstream in web web_other; do
+    echo "upstream $upstream {"
+    echo "    include \"$NGINX_DIR/balance/$NGINX_BALANCE.conf\";"
+    for ((i = 0; i < REPLICAS; i++)); do echo "    server 127.0.0.1:$((WEB_BASE_PORT + i)) $NGINX_PEER_PARAMS;"; done
+    echo "    include \"$NGINX_DIR/upstream-shared.conf\";"
+    echo "}"
+done)
 EOF
     # Without it, workers of a root master run as nobody and cannot use DIR.
     ((EUID != 0)) || user="user $(id -un) $(id -gn);"

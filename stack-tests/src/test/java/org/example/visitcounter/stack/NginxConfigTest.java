@@ -28,7 +28,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * The shipped nginx configuration: {@code nginx -t} in the wrapper that scripts/loopback-nginx.sh
- * generates (the very one the loopback stack runs), the loopback upstream kept in step with the
+ * generates (the very one the loopback stack runs), the loopback upstreams kept in step with the
  * image's template, and the production rate limit switch.
  */
 class NginxConfigTest {
@@ -79,42 +79,29 @@ class NginxConfigTest {
     }
 
     @Test
-    void theLoopbackUpstreamUsesTheImagesZoneKeepaliveAndPeerSettings(@TempDir Path state) throws Exception {
+    void theLoopbackUpstreamsUseTheImagesZoneKeepaliveAndPeerSettings(@TempDir Path state) throws Exception {
         assertEquals(0, checkNginx(ROOT, state, Map.of()).status());
-        // The image's upstream as its entrypoint renders it, with its includes where nginx/Dockerfile
-        // copies them (/etc/nginx/X is nginx/X); on loopback, one server a replica in its place.
-        List<String> image = upstreamWeb(Files.readString(TEMPLATE).replace("${NGINX_BALANCE}", "round_robin")
-                .replace("/etc/nginx/", ROOT.resolve("nginx") + "/"));
-        List<String> expected = image.stream().flatMap(d -> !d.startsWith("server web:8080 resolve ") ? Stream.of(d)
-                : Stream.of(9001, 9002, 9003).map(port -> d.replace("web:8080 resolve", "127.0.0.1:" + port))).toList();
-        assertEquals(expected, upstreamWeb(Files.readString(state.resolve("nginx/upstream.conf"))));
-        assertEquals(List.of("zone", "keepalive", "keepalive_timeout", "keepalive_requests"),
-                expected.stream().map(d -> d.split(" ")[0]).filter(name -> name.matches("zone|keepalive.*")).toList());
-
-        // nginx must close idle upstream connections before Jetty does (its idle timeout is 30 s).
-        Matcher timeout = Pattern.compile("(?m)^keepalive_timeout (\\d+)s$").matcher(String.join("\n", expected));
-        assertTrue(timeout.find(), "upstream keepalive_timeout in seconds");
-        assertTrue(Integer.parseInt(timeout.group(1)) < 30, "keepalive_timeout below Jetty's 30 s idle timeout");
-    }
-
-    @Test
-    void aReformattedTemplateGivesTheSameLoopbackUpstream(@TempDir Path tmp) throws Exception {
-        // A copy of scripts/ and nginx/ whose template is laid out otherwise: indentation, blanks,
-        // a decoy comment, the server directive moved to the top of the block and spread over lines.
-        Path copy = Files.createDirectory(tmp.resolve("copy"));
-        assertEquals(0, Processes.run(List.of("cp", "-r", ROOT + "/scripts", ROOT + "/nginx", copy.toString())).status());
-        String template = Files.readString(TEMPLATE);
-        Matcher server = Pattern.compile("(?m)^ *server web:8080 [^;]*;\\n").matcher(template);
-        assertTrue(server.find(), template);
-        String spread = server.group().strip().replace(" ", "\n\t  ").replace(";", " ;");
-        Files.writeString(copy.resolve("nginx/upstream.conf.template"), server.replaceFirst("").replaceAll("(?m)^ +", "\t")
-                .replace("upstream web {", "upstream  web{ # server web:8080 resolve max_fails=9;\n" + spread + "\n"));
-
-        assertEquals(0, checkNginx(ROOT, tmp.resolve("as-is"), Map.of()).status());
-        var result = checkNginx(copy, tmp.resolve("reformatted"), Map.of());
-        assertEquals(0, result.status(), result.output());
-        assertEquals(Files.readString(tmp.resolve("as-is/nginx/upstream.conf")),
-                Files.readString(tmp.resolve("reformatted/nginx/upstream.conf")).replace(copy + "/", ROOT + "/"));
+        // The image's upstreams as its entrypoint renders them (peers.envsh sourced, then envsubst),
+        // with their includes where nginx/Dockerfile copies them (/etc/nginx/X is nginx/X); on
+        // loopback, one server a replica in its place.
+        var render = Processes.run(List.of("bash", "-c", "source \"$0/peers.envsh\" && NGINX_BALANCE=round_robin"
+                + " NGINX_RATE_LIMIT=off envsubst < \"$0/upstream.conf.template\"", ROOT.resolve("nginx").toString()));
+        assertEquals(0, render.status(), render.output());
+        String rendered = render.output().replace("/etc/nginx/", ROOT.resolve("nginx") + "/");
+        String loopback = Files.readString(state.resolve("nginx/upstream.conf"));
+        for (String name : List.of("web", "web_other")) {
+            List<String> image = upstream(name, rendered);
+            List<String> expected = image.stream().flatMap(d -> !d.startsWith("server web:8080 resolve ") ? Stream.of(d)
+                    : Stream.of(9001, 9002, 9003).map(port -> d.replace("web:8080 resolve", "127.0.0.1:" + port))).toList();
+            assertEquals(expected, upstream(name, loopback), "upstream " + name);
+            assertTrue(expected.contains("server 127.0.0.1:9001 max_fails=1 fail_timeout=5s"), "peers.envsh's parameters: " + expected);
+            assertEquals(List.of("zone", "keepalive", "keepalive_timeout", "keepalive_requests"),
+                    expected.stream().map(d -> d.split(" ")[0]).filter(d -> d.matches("zone|keepalive.*")).toList());
+            // nginx must close idle upstream connections before Jetty does (its idle timeout is 30 s).
+            Matcher timeout = Pattern.compile("(?m)^keepalive_timeout (\\d+)s$").matcher(String.join("\n", expected));
+            assertTrue(timeout.find(), "upstream keepalive_timeout in seconds");
+            assertTrue(Integer.parseInt(timeout.group(1)) < 30, "keepalive_timeout below Jetty's 30 s idle timeout");
+        }
     }
 
     @Test
@@ -125,7 +112,7 @@ class NginxConfigTest {
         while (m.find()) {
             variables.add(m.group(1));
         }
-        assertEquals(Set.of("NGINX_BALANCE", "NGINX_RATE_LIMIT"), variables);
+        assertEquals(Set.of("NGINX_BALANCE", "NGINX_PEER_PARAMS", "NGINX_RATE_LIMIT"), variables);
         assertTrue(template.contains("include /etc/nginx/balance/${NGINX_BALANCE}.conf;"), template);
         assertTrue(template.contains("resolver 127.0.0.11"), template);
 
@@ -170,9 +157,9 @@ class NginxConfigTest {
         }
     }
 
-    /** The directives of {@code upstream web { }} as nginx reads them: comments dropped, blanks folded, includes expanded. */
-    private static List<String> upstreamWeb(String config) throws IOException {
-        Matcher block = Pattern.compile("upstream\\s+web\\s*\\{([^}]*)}").matcher(expanded(config));
+    /** The directives of {@code upstream NAME { }} as nginx reads them: comments dropped, blanks folded, includes expanded. */
+    private static List<String> upstream(String name, String config) throws IOException {
+        Matcher block = Pattern.compile("upstream\\s+" + name + "\\s*\\{([^}]*)}").matcher(expanded(config));
         assertTrue(block.find(), config);
         return Stream.of(block.group(1).split(";")).map(d -> d.strip().replaceAll("\\s+", " ")).filter(d -> !d.isEmpty()).toList();
     }

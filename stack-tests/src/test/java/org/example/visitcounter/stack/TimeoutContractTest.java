@@ -88,9 +88,9 @@ class TimeoutContractTest {
 
     @Test
     void theDevLoopKnowsNginxsFailTimeout() throws IOException {
-        Matcher server = Pattern.compile("server web:8080 resolve[^;]*fail_timeout=(\\d+)s")
-                .matcher(Files.readString(ROOT.resolve("nginx/upstream.conf.template")));
-        assertTrue(server.find(), "upstream.conf.template's server line has a fail_timeout");
+        Matcher server = Pattern.compile("(?m)^export NGINX_PEER_PARAMS=\"[^\"]*fail_timeout=(\\d+)s")
+                .matcher(Files.readString(ROOT.resolve("nginx/peers.envsh")));
+        assertTrue(server.find(), "peers.envsh sets a fail_timeout");
         Matcher dev = Pattern.compile("(?m)^NGINX_FAIL_TIMEOUT_MS=(\\d+)$")
                 .matcher(Files.readString(ROOT.resolve("web-app/dev-run.sh")));
         assertTrue(dev.find(), "dev-run.sh sets NGINX_FAIL_TIMEOUT_MS");
