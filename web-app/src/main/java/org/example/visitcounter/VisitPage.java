@@ -17,13 +17,16 @@ final class VisitPage {
             <head>
               <meta charset="utf-8">
               <meta name="viewport" content="width=device-width, initial-scale=1">
+              <meta name="description" content="A visit counter served by replicas behind nginx, counting in Redis.">
               <title>Visit\s""";
     private static final String COUNT = """
              &middot; visit-counter</title>
               <link rel="stylesheet" href="/static/style.css">
+              <link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
             </head>
             <body>
               <main>
+                <h1>visit-counter</h1>
                 <p class="label">This page has been visited</p>
                 <p class="count" id="count">""";
     private static final String SERVED_BY = """
@@ -37,7 +40,7 @@ final class VisitPage {
             """;
     private static final String TAIL = """
                 </ul>
-                <p class="hint">Refresh: nginx hands each request to the next replica in turn.</p>
+                <p class="hint">Refresh: nginx hands each page view to the next replica in turn.</p>
               </main>
             </body>
             </html>

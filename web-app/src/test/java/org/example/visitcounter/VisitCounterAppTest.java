@@ -14,6 +14,7 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
@@ -136,6 +137,24 @@ class VisitCounterAppTest {
             assertEquals(200, css.statusCode());
             assertTrue(css.headers().firstValue("Content-Type").orElseThrow().startsWith("text/css"));
             assertTrue(css.body().contains(".count"), css.body());
+        });
+    }
+
+    /** The stylesheet and the icon: a browser loading the page gets no 404 (no console error). */
+    @Test
+    void everyAssetThePageLinksIsServedWithItsType() {
+        TestApp.against(redis.url()).test(http -> {
+            var links = Pattern.compile("href=\"(/static/[^\"]+)\"(?: type=\"([^\"]+)\")?")
+                    .matcher(http.get("/").body());
+            var seen = new ArrayList<String>();
+            while (links.find()) {
+                HttpResponse<String> asset = http.get(links.group(1));
+                assertEquals(200, asset.statusCode(), links.group(1));
+                String type = asset.headers().firstValue("Content-Type").orElseThrow();
+                assertTrue(links.group(2) == null || type.startsWith(links.group(2)), links.group(1) + ": " + type);
+                seen.add(links.group(1));
+            }
+            assertEquals(List.of("/static/style.css", "/static/favicon.svg"), seen);
         });
     }
 
