@@ -16,9 +16,11 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.example.visitcounter.stack.support.Browser;
 import org.example.visitcounter.stack.support.LoadClient.Result;
 import org.example.visitcounter.stack.support.LoadClient.Sample;
 import org.example.visitcounter.stack.support.LoadClient;
+import org.example.visitcounter.stack.support.Project;
 import org.example.visitcounter.stack.support.Waits;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -105,14 +107,23 @@ abstract class StackPromisesTest {
         assertEquals("ok", health.body().trim());
     }
 
+    /**
+     * Page views take turns in their own upstream (nginx/proxy.conf), so the other requests a
+     * browser makes between them (assets, the icon, a read, a 404) never take a page view's turn:
+     * 0, 1 or 2 of them between two page views here, the rotation stays strict.
+     */
     @Test
     @Order(2)
     void sequentialVisitsRotateStrictlyOverTheReplicasAndCountUpByOne() throws Exception {
         List<String> replicas = stack.replicas();
         int n = 5 * replicas.size();
+        List<String> others = List.of("/static/style.css", "/static/favicon.svg", "/favicon.ico", "/api/visits");
         var servedBy = new ArrayList<String>();
         var counts = new ArrayList<Long>();
         for (int i = 0; i < n; i++) {
+            for (int j = 0; j < i % 3; j++) {
+                send("GET", others.get((i + j) % others.size()));
+            }
             var response = send("GET", "/");
             assertEquals(200, response.statusCode(), response::body);
             String replica = header(response, "X-Served-By");
@@ -130,6 +141,52 @@ abstract class StackPromisesTest {
         }
         for (int i = 1; i < n; i++) {
             assertEquals(counts.get(i - 1) + 1, counts.get(i), "each visit counts exactly one: " + counts);
+        }
+    }
+
+    /**
+     * What a person sees: in one browser, every load of the page is served by the next replica
+     * and counts one, with the browser's cache on and then off (DevTools' "Disable cache"), with
+     * no console error (a 404 for an icon would be one) and nothing axe-core finds, in the light
+     * and the dark colour scheme. The screenshot goes next to the test reports.
+     */
+    @Test
+    @Order(2)
+    void inABrowserEveryLoadIsServedByTheNextReplicaAndCountsOne() throws Exception {
+        Browser.assumeAvailable();
+        int replicas = stack.replicas().size();
+        try (var browser = Browser.start()) {
+            for (boolean cacheDisabled : List.of(false, true)) {
+                browser.disableCache(cacheDisabled);
+                var servedBy = new ArrayList<String>();
+                var counts = new ArrayList<Long>();
+                for (int load = 0; load < 3 * replicas; load++) {
+                    if (load == 0) {
+                        browser.open(stack.uri("/"));
+                    } else {
+                        browser.reload();
+                    }
+                    servedBy.add(browser.text("#served-by"));
+                    counts.add(Long.parseLong(browser.text("#count")));
+                }
+                String seen = (cacheDisabled ? "cache disabled" : "cache on") + ": served by " + servedBy + ", counts " + counts;
+                System.out.printf("[%s browser] %s%n", getClass().getSimpleName(), seen);
+                assertEquals(replicas, new HashSet<>(servedBy.subList(0, replicas)).size(), seen);
+                for (int i = 1; i < servedBy.size(); i++) {
+                    assertEquals(counts.get(i - 1) + 1, counts.get(i), "each load counts one: " + seen);
+                    if (i >= replicas) {
+                        assertEquals(servedBy.get(i - replicas), servedBy.get(i), "strict rotation: " + seen);
+                    }
+                }
+                assertEquals(List.of(), browser.consoleErrors(), seen);
+            }
+            for (String scheme : List.of("light", "dark")) {
+                browser.prefersColorScheme(scheme);
+                assertEquals(List.of(), browser.accessibilityViolations(), "axe-core, " + scheme + " colour scheme");
+            }
+            browser.prefersColorScheme("light");
+            browser.screenshot(Project.root().resolve("stack-tests/target/surefire-reports/"
+                    + getClass().getSimpleName() + "-browser.png"));
         }
     }
 
