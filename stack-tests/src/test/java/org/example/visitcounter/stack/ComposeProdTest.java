@@ -25,6 +25,7 @@ import java.util.concurrent.atomic.AtomicReference;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.example.visitcounter.stack.support.DocCommands;
+import org.example.visitcounter.stack.support.PageViews;
 import org.example.visitcounter.stack.support.DockerCli;
 import org.example.visitcounter.stack.support.Ports;
 import org.example.visitcounter.stack.support.Project;
@@ -128,7 +129,7 @@ class ComposeProdTest {
         for (String image : appImages()) {
             docker.run(Duration.ofSeconds(30), "image", "inspect", image).ok("pulled " + image + "; up said:\n" + up);
         }
-        assertEquals(200, get(base.resolve("/")).statusCode());
+        PageViews.assertStrictRotation(HTTP, base, 3);
     }
 
     @Test

@@ -1,5 +1,6 @@
 package org.example.visitcounter.stack;
 
+import static org.example.visitcounter.stack.support.PageViews.header;
 import static org.example.visitcounter.stack.support.Waits.await;
 import static org.example.visitcounter.stack.support.Waits.explained;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -20,6 +21,7 @@ import org.example.visitcounter.stack.support.Browser;
 import org.example.visitcounter.stack.support.LoadClient.Result;
 import org.example.visitcounter.stack.support.LoadClient.Sample;
 import org.example.visitcounter.stack.support.LoadClient;
+import org.example.visitcounter.stack.support.PageViews;
 import org.example.visitcounter.stack.support.Project;
 import org.example.visitcounter.stack.support.Waits;
 import org.junit.jupiter.api.AfterAll;
@@ -107,40 +109,14 @@ abstract class StackPromisesTest {
         assertEquals("ok", health.body().trim());
     }
 
-    /**
-     * Page views take turns in their own upstream (nginx/proxy.conf), so the other requests a
-     * browser makes between them (assets, the icon, a read, a 404) never take a page view's turn:
-     * 0, 1 or 2 of them between two page views here, the rotation stays strict.
-     */
     @Test
     @Order(2)
     void sequentialVisitsRotateStrictlyOverTheReplicasAndCountUpByOne() throws Exception {
-        List<String> replicas = stack.replicas();
-        int n = 5 * replicas.size();
-        List<String> others = List.of("/static/style.css", "/static/favicon.svg", "/favicon.ico", "/api/visits");
-        var servedBy = new ArrayList<String>();
-        var counts = new ArrayList<Long>();
-        for (int i = 0; i < n; i++) {
-            for (int j = 0; j < i % 3; j++) {
-                send("GET", others.get((i + j) % others.size()));
-            }
-            var response = send("GET", "/");
-            assertEquals(200, response.statusCode(), response::body);
-            String replica = header(response, "X-Served-By");
-            long count = Long.parseLong(header(response, "X-Visit-Count"));
-            assertEquals(replica, find(BODY_SERVED_BY, response.body()), "the page names the replica in X-Served-By");
-            assertEquals(count, Long.parseLong(find(BODY_COUNT, response.body())), "the page shows X-Visit-Count");
+        for (var response : PageViews.assertStrictRotation(http, stack.uri("/"), stack.replicas().size())) {
+            assertEquals(header(response, "X-Served-By"), find(BODY_SERVED_BY, response.body()),
+                    "the page names the replica in X-Served-By");
+            assertEquals(header(response, "X-Visit-Count"), find(BODY_COUNT, response.body()), "the page shows X-Visit-Count");
             assertSecurityHeaders(response);
-            servedBy.add(replica);
-            counts.add(count);
-        }
-        assertEquals(new HashSet<>(replicas), new HashSet<>(servedBy.subList(0, replicas.size())),
-                "the first requests hit every replica once: " + servedBy);
-        for (int i = replicas.size(); i < n; i++) {
-            assertEquals(servedBy.get(i - replicas.size()), servedBy.get(i), "the rotation repeats: " + servedBy);
-        }
-        for (int i = 1; i < n; i++) {
-            assertEquals(counts.get(i - 1) + 1, counts.get(i), "each visit counts exactly one: " + counts);
         }
     }
 
@@ -310,11 +286,6 @@ abstract class StackPromisesTest {
         return String.format("%d conn, %d requests, %d 2xx, non-2xx %s, %d resent, max %d ms, Redis %+d vs 2xx",
                 r.connections(), r.samples().size(), r.ok(), r.failuresByStatus(), r.retried(), r.maxLatencyMillis(),
                 counted - r.ok());
-    }
-
-    private static String header(HttpResponse<?> response, String name) {
-        return response.headers().firstValue(name)
-                .orElseThrow(() -> new AssertionError("no " + name + " header: " + response.headers().map())).strip();
     }
 
     private static void assertSecurityHeaders(HttpResponse<?> response) {

@@ -1,0 +1,59 @@
+package org.example.visitcounter.stack.support;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+
+/**
+ * The round-robin promise as curl shows it: successive page views ({@code GET /}) through nginx are
+ * served by each replica in turn and count one each, whatever other requests a browser makes
+ * between them (assets, the icon, a read, a 404: 0, 1 or 2 of them here), because page views take
+ * turns in an upstream of their own (nginx/proxy.conf).
+ */
+public final class PageViews {
+    private static final List<String> OTHERS = List.of("/static/style.css", "/static/favicon.svg", "/favicon.ico", "/api/visits");
+
+    private PageViews() {}
+
+    /** Five rounds of page views over {@code replicas}; returns their responses, in order. */
+    public static List<HttpResponse<String>> assertStrictRotation(HttpClient http, URI base, int replicas)
+            throws IOException, InterruptedException {
+        var pages = new ArrayList<HttpResponse<String>>();
+        for (int i = 0; i < 5 * replicas; i++) {
+            for (int j = 0; j < i % 3; j++) {
+                send(http, base.resolve(OTHERS.get((i + j) % OTHERS.size())));
+            }
+            var page = send(http, base.resolve("/"));
+            assertEquals(200, page.statusCode(), page::body);
+            pages.add(page);
+        }
+        List<String> servedBy = pages.stream().map(p -> header(p, "X-Served-By")).toList();
+        List<Long> counts = pages.stream().map(p -> Long.parseLong(header(p, "X-Visit-Count"))).toList();
+        assertEquals(replicas, new HashSet<>(servedBy.subList(0, replicas)).size(),
+                "the first page views hit every replica once: " + servedBy);
+        for (int i = 1; i < pages.size(); i++) {
+            if (i >= replicas) {
+                assertEquals(servedBy.get(i - replicas), servedBy.get(i), "the rotation repeats: " + servedBy);
+            }
+            assertEquals(counts.get(i - 1) + 1, counts.get(i), "each page view counts exactly one: " + counts);
+        }
+        return pages;
+    }
+
+    private static HttpResponse<String> send(HttpClient http, URI uri) throws IOException, InterruptedException {
+        return http.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    public static String header(HttpResponse<?> response, String name) {
+        return response.headers().firstValue(name)
+                .orElseThrow(() -> new AssertionError("no " + name + " header: " + response.headers().map())).strip();
+    }
+}
