@@ -16,6 +16,7 @@ import java.util.stream.Stream;
 import org.commonmark.node.AbstractVisitor;
 import org.commonmark.node.FencedCodeBlock;
 import org.commonmark.node.Heading;
+import org.commonmark.node.Image;
 import org.commonmark.node.Link;
 import org.commonmark.node.Node;
 import org.commonmark.node.Text;
@@ -37,11 +38,14 @@ class DocsTest {
     private static final Parser MARKDOWN = Parser.builder().build();
 
     @Test
-    void everyRelativeLinkPointsToAFileOfTheRepository() throws IOException {
+    void everyRelativeLinkAndImagePointsToAFileOfTheRepository() throws IOException {
         var dead = new ArrayList<String>();
         for (Path page : pages()) {
-            for (Link link : nodes(parse(page), Link.class)) {
-                String target = link.getDestination();
+            Node doc = parse(page);
+            var targets = new ArrayList<String>();
+            nodes(doc, Link.class).forEach(link -> targets.add(link.getDestination()));
+            nodes(doc, Image.class).forEach(image -> targets.add(image.getDestination()));
+            for (String target : targets) {
                 if (target.startsWith("#") || SCHEME.matcher(target).find()) {
                     continue; // a heading of the same page, or a web address: not ours to check offline
                 }
