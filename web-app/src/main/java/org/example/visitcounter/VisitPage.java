@@ -17,7 +17,7 @@ final class VisitPage {
             <head>
               <meta charset="utf-8">
               <meta name="viewport" content="width=device-width, initial-scale=1">
-              <meta name="description" content="A visit counter served by replicas behind nginx, counting in Redis.">
+              <meta name="description" content="A page that counts its visits and shows which replica served each one.">
               <title>Visit\s""";
     private static final String COUNT = """
              &middot; visit-counter</title>
