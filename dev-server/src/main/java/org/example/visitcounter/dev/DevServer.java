@@ -36,7 +36,6 @@ import sun.misc.Signal;
  * connection is ever refused, so nginx never skips a replica.
  */
 public final class DevServer implements AutoCloseable {
-    private static final Logger log = LoggerFactory.getLogger(DevServer.class);
     static final String BANNER_PATH = "/dev-server/banner.css";
     private static final Duration POLL = Duration.ofMillis(100);
     private static final Duration DRAIN = Duration.ofSeconds(10);
@@ -50,6 +49,11 @@ public final class DevServer implements AutoCloseable {
     private String built;
     private int reloads;
     private volatile Thread watcher;
+
+    /** Not a static field: main() points logback at the synced configuration before the first logger. */
+    private static Logger log() {
+        return LoggerFactory.getLogger(DevServer.class);
+    }
 
     public DevServer(Compiler compiler, Map<String, String> env, String host, int port) {
         this.compiler = compiler;
@@ -78,7 +82,7 @@ public final class DevServer implements AutoCloseable {
                 } catch (InterruptedException e) {
                     return;
                 } catch (Exception e) {
-                    log.error("Reload failed; the previous build keeps serving", e);
+                    log().error("Reload failed; the previous build keeps serving", e);
                 }
             }
         });
@@ -130,7 +134,7 @@ public final class DevServer implements AutoCloseable {
         next.app.unsafe.jettyInternal.httpConfigurationConfigs.forEach(config -> config.accept(http));
         Build old = current.getAndSet(next);
         reloads++;
-        log.info("dev-server: build {} serving {} ms after the change was seen ({} ms compiling)", reloads,
+        log().info("dev-server: build {} serving {} ms after the change was seen ({} ms compiling)", reloads,
                 (System.nanoTime() - started) / 1_000_000, result.millis());
         if (old != null) {
             old.close();
@@ -241,7 +245,7 @@ public final class DevServer implements AutoCloseable {
                 try {
                     closer.close();
                 } catch (Exception e) {
-                    log.warn("Closing the previous build", e);
+                    log().warn("Closing the previous build", e);
                 }
             }
         }
@@ -256,6 +260,10 @@ public final class DevServer implements AutoCloseable {
         Security.setProperty("networkaddress.cache.ttl", "5");
         Security.setProperty("networkaddress.cache.negative.ttl", "0");
         Path sources = Path.of(System.getProperty("dev.sources", "/app/src/main"));
+        // The dev server's own lines in the app's format until the first build configures logback
+        // (DevApp), instead of logback's default: everything at DEBUG.
+        System.setProperty("logback.configurationFile", sources.resolve("resources/logback.xml").toString());
+        System.setProperty("visitcounter.log.level", System.getenv().getOrDefault("LOG_LEVEL", "INFO").toUpperCase());
         Path shared = Path.of(System.getProperty("dev.shared", "/run/dev-shared"));
         var compiler = new Compiler(sources.resolve("java"), sources.resolve("resources"), shared,
                 System.getProperty("dev.release", "21"));
@@ -266,12 +274,12 @@ public final class DevServer implements AutoCloseable {
             try {
                 dev.close();
             } catch (Exception e) {
-                log.warn("Stopping", e);
+                log().warn("Stopping", e);
             }
         }, "shutdown"));
         Signal.handle(new Signal("TERM"), signal -> System.exit(0));
         Signal.handle(new Signal("INT"), signal -> System.exit(0));
         dev.start().watch();
-        log.info("dev-server listening on port {}, watching {}", dev.port(), sources);
+        log().info("dev-server listening on port {}, watching {}", dev.port(), sources);
     }
 }

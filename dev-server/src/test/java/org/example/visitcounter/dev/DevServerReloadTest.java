@@ -150,13 +150,17 @@ class DevServerReloadTest {
             long rssKiB = Files.readAllLines(Path.of("/proc/self/status")).stream().filter(l -> l.startsWith("VmRSS:"))
                     .mapToLong(l -> Long.parseLong(l.replaceAll("\\D", ""))).findFirst().orElse(0);
             int threads = ManagementFactory.getThreadMXBean().getThreadCount();
+            // The JIT's code: "CodeHeap ..." pools, or one "CodeCache" when C1 only.
+            long code = ManagementFactory.getMemoryPoolMXBeans().stream().filter(pool -> pool.getName().startsWith("Code"))
+                    .mapToLong(pool -> pool.getUsage().getCommitted()).sum();
             return new Figures(threads,
                     ManagementFactory.getClassLoadingMXBean().getLoadedClassCount(), metaspace >> 20, code >> 20, rssKiB >> 10);
         }
 
         @Override
         public String toString() {
-            return threads + " threads, " + classes + " classes, metaspace " + metaspaceMiB + " MiB, JIT code " + codeMiB + " MiB, RSS " + rssMiB + " MiB";
+            return threads + " threads, " + classes + " classes, metaspace " + metaspaceMiB + " MiB, JIT code " + codeMiB
+                    + " MiB, RSS " + rssMiB + " MiB";
         }
     }
 }
