@@ -45,7 +45,7 @@ public final class DevApp {
 
     /** Links the page to the banner stylesheet: a file of our own origin, so the strict CSP stays. */
     private static void linkBanner(Context ctx) {
-        String type = ctx.contentType();
+        String type = ctx.res().getContentType(); // (ctx.contentType() is the request's)
         String html = type != null && type.startsWith("text/html") ? ctx.result() : null;
         if (html != null && html.contains("</head>")) {
             ctx.result(html.replace("</head>", BANNER + "</head>"));

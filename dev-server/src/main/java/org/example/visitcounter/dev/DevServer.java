@@ -130,7 +130,7 @@ public final class DevServer implements AutoCloseable {
         }
         errors = "";
         Build next = Build.load(result, env);
-        http.setUriCompliance(org.eclipse.jetty.http.UriCompliance.DEFAULT);
+        // The app's HTTP rules (URI compliance, ...) on the socket that receives its requests.
         next.app.unsafe.jettyInternal.httpConfigurationConfigs.forEach(config -> config.accept(http));
         Build old = current.getAndSet(next);
         reloads++;

@@ -123,7 +123,10 @@ class ComposeDevLoopTest {
                     + " 100 ms got %d answers, %d of them not 200%n", REPLICAS, seconds, refresher.answers.get(),
                     refresher.failures.get());
             assertEquals(0, refresher.failures.get(), "no request may fail while the replicas reload");
-            assertTrue(seconds <= 5.0, "every replica serves a Java edit within 5 s; took " + seconds + " s");
+            log().lines().filter(line -> line.contains("dev-server: build")).forEach(System.out::println);
+            // The goal is 3 s (#14); the bound leaves room for a loaded CI machine and still fails on
+            // a return to restarting JVMs (18 s).
+            assertTrue(seconds <= 10.0, "every replica serves a Java edit within 10 s; took " + seconds + " s");
         } finally {
             refresher.stop();
         }
