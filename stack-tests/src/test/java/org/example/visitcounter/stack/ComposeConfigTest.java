@@ -113,9 +113,10 @@ class ComposeConfigTest {
         assertTrue(hasRule(watch, "rebuild", "pom.xml", null), "rebuild on the root pom: " + watch);
         assertTrue(hasRule(watch, "rebuild", "web-app/pom.xml", null), "rebuild on web-app/pom.xml: " + watch);
         assertTrue(hasRule(watch, "rebuild", "web-app/Dockerfile", null), "rebuild on the Dockerfile: " + watch);
+        assertTrue(hasRule(watch, "rebuild", "dev-server/src/main", null), "rebuild on the dev server's sources: " + watch);
         assertTrue(hasRule(watch, "sync", "web-app/src/main/resources/public", "/app/static"), "assets: " + watch);
-        // Sync only: the dev image's command recompiles and replaces the JVMs one replica at a time
-        // (sync+restart would restart them all at once).
+        // Sync only: the dev server reloads the synced sources in its running JVM (sync+restart would
+        // restart every replica at once).
         assertTrue(hasRule(watch, "sync", "web-app/src/main/java", "/app/src/main/java"), "java: " + watch);
 
         JsonNode nginxWatch = config.path("services").path("nginx").path("develop").path("watch");

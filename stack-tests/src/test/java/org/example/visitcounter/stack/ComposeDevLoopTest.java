@@ -36,8 +36,9 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The development loop of README.md on the real engine: {@code docker compose -f compose.yaml -f
  * dev.compose.yaml up --build --watch}, then edits of the repository's own files as a developer
- * makes them, each undone afterwards: a stylesheet (sync), a Java source (sync, then the dev
- * replicas recompile and replace their JVMs one at a time) and the pom (rebuild).
+ * makes them, each undone afterwards: a stylesheet (sync), a Java source (sync, then each dev
+ * replica's dev server reloads it in its running JVM), a compile error (banner on the page) and the
+ * pom (rebuild).
  */
 @Tag("docker")
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -58,6 +59,7 @@ class ComposeDevLoopTest {
     private static Process watch;
     private static Path watchLog;
     private static URI base;
+    private static int jdwp;
     private static final HttpClient HTTP = HttpClient.newBuilder()
             .version(HttpClient.Version.HTTP_1_1)
             .connectTimeout(Duration.ofSeconds(2))
@@ -67,7 +69,7 @@ class ComposeDevLoopTest {
     static void startWatch() throws Exception {
         DockerCli.assumeEngine();
         int httpPort = Ports.freeBlock(1);
-        int jdwp = Ports.freeBlock(REPLICAS);
+        jdwp = Ports.freeBlock(REPLICAS);
         Map<String, String> env = DockerCli.projectEnv("vc-devloop-" + ProcessHandle.current().pid(), httpPort);
         env.put("REDIS_DEV_PORT", Integer.toString(Ports.freeBlock(1)));
         env.put("JDWP_PORTS", jdwp + "-" + (jdwp + REPLICAS - 1));
@@ -120,7 +122,11 @@ class ComposeDevLoopTest {
             System.out.printf("dev loop: Java edit served by all %d replicas after %.1f s; a client refreshing every"
                     + " 100 ms got %d answers, %d of them not 200%n", REPLICAS, seconds, refresher.answers.get(),
                     refresher.failures.get());
-            assertEquals(0, refresher.failures.get(), "no request may fail while the replicas are replaced");
+            assertEquals(0, refresher.failures.get(), "no request may fail while the replicas reload");
+            log().lines().filter(line -> line.contains("dev-server: build")).forEach(System.out::println);
+            // The goal is 3 s (#14); the bound leaves room for a loaded CI machine and still fails on
+            // a return to restarting JVMs (18 s).
+            assertTrue(seconds <= 10.0, "every replica serves a Java edit within 10 s; took " + seconds + " s");
         } finally {
             refresher.stop();
         }
@@ -137,6 +143,48 @@ class ComposeDevLoopTest {
 
     @Test
     @Order(3)
+    void everyReplicasDebuggerPortStillAnswersAfterAReload() throws IOException {
+        // JDWP's handshake: the debugger sends these 14 bytes, the JVM's agent echoes them.
+        byte[] handshake = "JDWP-Handshake".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        for (int port = jdwp; port < jdwp + REPLICAS; port++) {
+            try (var socket = new java.net.Socket("127.0.0.1", port)) {
+                socket.setSoTimeout(5000);
+                socket.getOutputStream().write(handshake);
+                assertEquals(new String(handshake), new String(socket.getInputStream().readNBytes(handshake.length)),
+                        "JDWP handshake on 127.0.0.1:" + port);
+            }
+        }
+    }
+
+    @Test
+    @Order(4)
+    void aCompileErrorKeepsThePageServingWithABannerUntilTheFix() throws Exception {
+        long saved;
+        try (var edit = Edit.append(PAGE, "\nclass DevLoopBroken { oops }\n")) {
+            saved = System.nanoTime();
+            awaitTrue(Duration.ofSeconds(30), "the banner stylesheet naming the error",
+                    () -> body("/dev-server/banner.css").contains("VisitPage.java:"));
+            System.out.printf("dev loop: compile error shown after %.1f s%n", (System.nanoTime() - saved) / 1e9);
+            assertEquals(200, status("/"), "the previous build keeps serving");
+            assertTrue(body("/").contains("/dev-server/banner.css"), "the page links the banner");
+            awaitTrue(Duration.ofSeconds(10), "file:line: message in compose's output",
+                    () -> log().matches("(?s).*VisitPage\\.java:\\d+: .*"));
+        }
+        saved = System.nanoTime();
+        // Gone from every replica: a few answers in a row without it (round robin over 3).
+        awaitTrue(Duration.ofSeconds(30), "no banner after the fix", () -> {
+            for (int i = 0; i < 2 * REPLICAS; i++) {
+                if (body("/dev-server/banner.css").contains("VisitPage.java")) {
+                    return false;
+                }
+            }
+            return true;
+        });
+        System.out.printf("dev loop: banner gone %.1f s after the fix%n", (System.nanoTime() - saved) / 1e9);
+    }
+
+    @Test
+    @Order(5)
     void aPomChangeRebuildsTheImageAndRecreatesTheReplicas() throws Exception {
         Set<String> before = webContainerIds();
         assertEquals(REPLICAS, before.size(), "web containers before: " + before);

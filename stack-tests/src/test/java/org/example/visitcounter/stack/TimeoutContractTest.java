@@ -87,18 +87,6 @@ class TimeoutContractTest {
     }
 
     @Test
-    void theDevLoopKnowsNginxsFailTimeout() throws IOException {
-        Matcher server = Pattern.compile("(?m)^export NGINX_PEER_PARAMS=\"[^\"]*fail_timeout=(\\d+)s")
-                .matcher(Files.readString(ROOT.resolve("nginx/peers.envsh")));
-        assertTrue(server.find(), "peers.envsh sets a fail_timeout");
-        Matcher dev = Pattern.compile("(?m)^NGINX_FAIL_TIMEOUT_MS=(\\d+)$")
-                .matcher(Files.readString(ROOT.resolve("web-app/dev-run.sh")));
-        assertTrue(dev.find(), "dev-run.sh sets NGINX_FAIL_TIMEOUT_MS");
-        assertEquals(Duration.ofSeconds(Long.parseLong(server.group(1))), Duration.ofMillis(Long.parseLong(dev.group(1))),
-                "dev-run.sh spaces the replicas' restarts by nginx's fail_timeout");
-    }
-
-    @Test
     void everyHealthcheckRequestGivesUpBeforeItsCheckDoes() throws IOException {
         List<String> problems = new ArrayList<>();
         for (String file : List.of("web-app/Dockerfile", "nginx/Dockerfile")) {
