@@ -22,6 +22,7 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.example.visitcounter.stack.support.DocCommands;
 import org.example.visitcounter.stack.support.DockerCli;
+import org.example.visitcounter.stack.support.PageViews;
 import org.example.visitcounter.stack.support.Ports;
 import org.example.visitcounter.stack.support.Project;
 import org.junit.jupiter.api.AfterAll;
@@ -91,6 +92,12 @@ class ComposeDevLoopTest {
         if (docker != null) {
             docker.docker(Duration.ofMinutes(2), DOWN).ok("compose down");
         }
+    }
+
+    @Test
+    @Order(0)
+    void pageViewsRotateStrictlyInTheDevOverlayToo() throws Exception {
+        PageViews.assertStrictRotation(HTTP, base, REPLICAS);
     }
 
     @Test
