@@ -6,8 +6,6 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -15,19 +13,19 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 import java.util.regex.Pattern;
+import java.util.stream.IntStream;
 import java.util.stream.Stream;
 import org.awaitility.core.ConditionTimeoutException;
 import org.example.visitcounter.Settings;
+import org.example.visitcounter.stack.support.Http;
 import org.example.visitcounter.stack.support.Ports;
 import org.example.visitcounter.stack.support.Processes;
 import org.example.visitcounter.stack.support.Project;
@@ -168,11 +166,6 @@ public final class LocalStack implements AutoCloseable {
         return stack;
     }
 
-    /** nginx: the stack's front door, {@code http://127.0.0.1:<HTTP_PORT>/}. */
-    public URI baseUri() {
-        return URI.create("http://127.0.0.1:" + httpPort + "/");
-    }
-
     /** A path through nginx, e.g. {@code uri("/api/visits")}. */
     public URI uri(String path) {
         return URI.create("http://127.0.0.1:" + httpPort + path);
@@ -180,11 +173,7 @@ public final class LocalStack implements AutoCloseable {
 
     /** {@code web-1} .. {@code web-N}. */
     public List<String> replicaNames() {
-        var names = new ArrayList<String>();
-        for (int i = 1; i <= replicas; i++) {
-            names.add("web-" + i);
-        }
-        return names;
+        return IntStream.rangeClosed(1, replicas).mapToObj(i -> "web-" + i).toList();
     }
 
     /** A replica directly, bypassing nginx: {@code http://127.0.0.1:<port>/}. */
@@ -196,17 +185,14 @@ public final class LocalStack implements AutoCloseable {
         return URI.create("http://127.0.0.1:" + (webBasePort + index) + "/");
     }
 
+    /** Waits until the replica's own /readyz answers 200. */
+    public void awaitReady(String name, Duration timeout) {
+        URI readyz = replicaUri(name).resolve("/readyz");
+        await(name + " /readyz 200", timeout).until(() -> Http.status(readyz) == 200);
+    }
+
     public int httpPort() {
         return httpPort;
-    }
-
-    /** The port of the redis-server the script started (meaningless with REDIS_URL). */
-    public int redisPort() {
-        return redisPort;
-    }
-
-    public Path stateDir() {
-        return stateDir;
     }
 
     /** STATE_DIR/logs: redis.log, web-N.log, nginx.log (access log), nginx-error.log. */
@@ -251,7 +237,8 @@ public final class LocalStack implements AutoCloseable {
                 throw new IllegalArgumentException("pid " + pid + " is not a process of this stack");
             }
         }
-        run(List.of("kill", "-s", signal, Long.toString(pid)), 0);
+        Processes.Outcome kill = Processes.run(List.of("kill", "-s", signal, Long.toString(pid)));
+        assertEquals(0, kill.status(), () -> "kill -s " + signal + " " + pid + ": " + kill.output());
     }
 
     public static boolean isAlive(long pid) {
@@ -337,21 +324,6 @@ public final class LocalStack implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         forget();
-    }
-
-    private static String run(List<String> command, int expectedStatus) {
-        Processes.Outcome outcome = Processes.run(command);
-        assertEquals(expectedStatus, outcome.status(), () -> String.join(" ", command) + ": " + outcome.output());
-        return outcome.output();
-    }
-
-    static void pause(Duration d) {
-        try {
-            Thread.sleep(d);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
     }
 
     private static final class PortClash extends IllegalStateException {

@@ -1,19 +1,14 @@
 package org.example.visitcounter.stack;
 
-import static org.example.visitcounter.stack.support.Waits.await;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.example.visitcounter.stack.support.RedisProcess;
-import org.example.visitcounter.stack.support.Waits;
 
 /**
  * The stack on loopback: scripts/local-stack.sh, given a Redis of the test's own
@@ -74,12 +69,7 @@ final class LoopbackStack implements Stack {
         stack.waitForPidChange(name, old, Duration.ofSeconds(30));
         assertFalse(LocalStack.isAlive(old), name + "'s killed JVM (pid " + old + ") is still alive");
         assertTrue(stack.output().contains(name + " restarted"), stack::output);
-        URI ready = stack.replicaUri(name).resolve("/readyz");
-        try (HttpClient http = HttpClient.newHttpClient()) {
-            await(name + " ready again", LocalStack.READY_TIMEOUT).ignoreExceptions().until(() -> http.send(
-                    HttpRequest.newBuilder(ready).timeout(Duration.ofSeconds(2)).build(),
-                    HttpResponse.BodyHandlers.discarding()).statusCode() == 200);
-        }
+        stack.awaitReady(name, LocalStack.READY_TIMEOUT);
     }
 
     @Override

@@ -1,5 +1,9 @@
 package org.example.visitcounter.stack.support;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -222,6 +226,48 @@ public final class LoadClient implements AutoCloseable {
             var names = new LinkedHashSet<String>();
             samples.stream().map(Sample::servedBy).filter(Objects::nonNull).forEach(names::add);
             return names;
+        }
+
+        /** No request failed: every one got a 2xx. */
+        public void assertNoFailures(String what) {
+            assertEquals(List.of(), failures().stream().limit(20).map(Sample::toString).toList(),
+                    what + ": failed requests (" + failuresByStatus() + ")");
+        }
+
+        /**
+         * While Redis was away: only 503 with Retry-After (never 500/502/504 or a reset), at least
+         * one of them, and no answer slower than {@code limit} (the request deadline plus a margin).
+         */
+        public void assertOnly503WithRetryAfter(Duration limit, String what) {
+            assertEquals(List.of(), failures().stream().filter(s -> s.status() != 503 || s.retryAfter() == null)
+                    .limit(20).map(Sample::toString).toList(), what + ": failures other than 503 with Retry-After");
+            assertFalse(failures().isEmpty(), what + ": no 503 at all: did the fault happen?");
+            assertEquals(List.of(), samples.stream().filter(s -> s.latencyMillis() > limit.toMillis()).limit(20)
+                    .map(Sample::toString).toList(), what + ": answers slower than " + limit.toMillis() + " ms");
+        }
+
+        /** nginx stayed up, so it closed no connection under a request: nothing had to be resent. */
+        public void assertNothingResent(String what) {
+            assertEquals(0, retried(), what + ": requests resent after nginx closed a kept-alive connection");
+        }
+
+        /**
+         * Redis counted every 2xx, and beyond them at most {@code ambiguous} visits (requests cut
+         * off by a fault after Redis may have counted them; 0: exactly the 2xx), and no number was
+         * handed out twice.
+         */
+        public void assertCounted(long counted, long ambiguous, String what) {
+            long extra = counted - ok();
+            assertTrue(extra >= 0, what + ": acknowledged counts lost: " + -extra);
+            assertTrue(extra <= ambiguous, what + ": counted " + extra + " visits that got no 2xx; only " + ambiguous
+                    + " requests were in flight at the fault");
+            assertEquals(0, duplicateCounts(), what + ": 2xx with a number another 2xx had");
+        }
+
+        /** One line of figures, for the test's output. */
+        public String figures(long counted) {
+            return String.format("%d conn, %d requests, %d 2xx, non-2xx %s, %d resent, max %d ms, Redis %+d vs 2xx",
+                    connections, samples.size(), ok(), failuresByStatus(), retried(), maxLatencyMillis(), counted - ok());
         }
 
         /** The X-Visit-Count of every 2xx. */
