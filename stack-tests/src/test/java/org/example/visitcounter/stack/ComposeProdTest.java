@@ -158,7 +158,7 @@ class ComposeProdTest {
                 assertEquals(service.getValue(), docker.run(Duration.ofSeconds(30), "exec", id, "id", "-u")
                         .ok("id -u").output().strip(), service.getKey() + "'s user");
                 var write = docker.run(Duration.ofSeconds(30), "exec", id, "sh", "-c", "echo x > /probe");
-                assertNotEquals(0, write.exit(), service.getKey() + " could write its root file system");
+                assertNotEquals(0, write.status(), service.getKey() + " could write its root file system");
                 assertTrue(write.output().contains("Read-only file system"), write.output());
             }
         }

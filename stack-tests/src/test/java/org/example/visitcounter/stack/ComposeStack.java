@@ -53,7 +53,7 @@ final class ComposeStack implements Stack {
         var stack = new ComposeStack("vc-" + UUID.randomUUID().toString().substring(0, 8), Ports.freeBlock(1));
         long start = System.nanoTime();
         var up = stack.cli.docker(BUILD_TIMEOUT, DocCommands.UP);
-        System.out.printf("%s: exit %d after %d ms (project %s, port %d)%n", DocCommands.UP, up.exit(),
+        System.out.printf("%s: exit %d after %d ms (project %s, port %d)%n", DocCommands.UP, up.status(),
                 (System.nanoTime() - start) / 1_000_000, stack.project, stack.port);
         try {
             up.ok(DocCommands.UP);
@@ -187,8 +187,8 @@ final class ComposeStack implements Stack {
     public void close() {
         try {
             var down = cli.docker(COMMAND_TIMEOUT, DocCommands.DOWN_VOLUMES);
-            if (down.exit() != 0) {
-                System.out.println(DocCommands.DOWN_VOLUMES + " failed (exit " + down.exit() + "):\n" + down.output());
+            if (down.status() != 0) {
+                System.out.println(DocCommands.DOWN_VOLUMES + " failed (exit " + down.status() + "):\n" + down.output());
             }
         } finally {
             // Only what this stack created: the two images the build tagged with its project's name.
