@@ -12,9 +12,6 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -28,6 +25,7 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.example.visitcounter.RedisVisits;
+import org.example.visitcounter.stack.support.Http;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer.OrderAnnotation;
@@ -54,28 +52,22 @@ class BadInputTest {
             "(?i)jetty|javalin|eclipse|java|kotlin|jedis|redis|nginx/\\d|exception|\\tat |\\bat [a-z]+\\.[a-z]+\\.|127\\.0\\.0\\.1|localhost");
 
     private static LocalStack stack;
-    private static final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-            .connectTimeout(Duration.ofSeconds(2)).build();
+    /** nginx, and a replica directly. */
+    private static List<Target> targets;
     private static int triedInputs;
 
     @BeforeAll
     static void startStack() {
         stack = LocalStack.start();
+        targets = List.of(new Target("nginx", stack.httpPort()), new Target("web-1", stack.replicaUri("web-1").getPort()));
     }
 
     @AfterAll
     static void stopStack() {
-        try {
-            System.out.printf("bad input: %d inputs tried (corpus through nginx and direct, slowloris, connection flood)%n",
-                    triedInputs);
-        } finally {
-            try {
-                if (stack != null) {
-                    stack.stop();
-                }
-            } finally {
-                http.close();
-            }
+        System.out.printf("bad input: %d inputs tried (corpus through nginx and direct, slowloris, connection flood)%n",
+                triedInputs);
+        if (stack != null) {
+            stack.stop();
         }
     }
 
@@ -87,8 +79,6 @@ class BadInputTest {
         var problems = new ArrayList<String>();
         long totalBefore = total();
         long tolerated = 0;
-        var targets = List.of(new Target("nginx", stack.httpPort()),
-                new Target("web-1", stack.replicaUri("web-1").getPort()));
         for (Target target : targets) {
             for (BadRequest bad : corpus) {
                 triedInputs++;
@@ -118,7 +108,7 @@ class BadInputTest {
         var threads = new ArrayList<Thread>();
         int perTarget = 4;
         Duration bound = Duration.ofSeconds(15);
-        for (var target : List.of(new Target("nginx", stack.httpPort()), new Target("web-1", stack.replicaUri("web-1").getPort()))) {
+        for (var target : targets) {
             for (int i = 0; i < perTarget; i++) {
                 triedInputs++;
                 threads.add(Thread.ofPlatform().daemon().name("slowloris-" + target.name() + "-" + i)
@@ -127,8 +117,8 @@ class BadInputTest {
         }
         try {
             // While the slow connections hang on: the stack still answers (a read, counting nothing).
-            assertEquals(200, get(stack.uri("/api/visits")).statusCode());
-            assertEquals(200, get(stack.replicaUri("web-1").resolve("/api/visits")).statusCode());
+            assertEquals(200, Http.get(stack.uri("/api/visits")).statusCode());
+            assertEquals(200, Http.get(stack.replicaUri("web-1").resolve("/api/visits")).statusCode());
         } finally {
             for (Thread t : threads) {
                 t.join(bound.plusSeconds(10));
@@ -434,21 +424,11 @@ class BadInputTest {
         Set<String> served = new HashSet<>();
         await("GET / through nginx served by every replica", Duration.ofSeconds(20))
                 .ignoreExceptionsInstanceOf(IOException.class).until(() -> {
-                    HttpResponse<String> r = get(stack.uri("/"));
+                    HttpResponse<String> r = Http.get(stack.uri("/"));
                     if (r.statusCode() == 200) {
                         r.headers().firstValue("X-Served-By").ifPresent(served::add);
                     }
                     return served.containsAll(stack.replicaNames());
                 });
-    }
-
-    private static HttpResponse<String> get(URI uri) throws IOException {
-        try {
-            return http.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(10)).build(),
-                    HttpResponse.BodyHandlers.ofString());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
     }
 }

@@ -9,6 +9,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.lang.module.ModuleDescriptor.Version;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -43,7 +44,7 @@ import org.junit.jupiter.api.io.TempDir;
 class ComposeConfigTest {
 
     /** The merge tags !reset and !override need Compose 2.24 or newer. */
-    private static final Runtime.Version MIN_COMPOSE = Runtime.Version.parse("2.24.0");
+    private static final Version MIN_COMPOSE = Version.parse("2.24.0");
     private static final Set<String> INTERPOLATED = Set.of("HTTP_PORT", "REGISTRY", "TAG", "REDIS_APPENDFSYNC",
             "REDIS_DEV_PORT", "COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES", "COMPOSE_ENV_FILES",
             "COMPOSE_PATH_SEPARATOR");
@@ -353,7 +354,7 @@ class ComposeConfigTest {
                 + version.output().strip());
         Matcher m = Pattern.compile("\\d+\\.\\d+\\.\\d+").matcher(version.stdout());
         assertTrue(m.find(), "cannot read the Compose version from: " + version.stdout());
-        assertTrue(Runtime.Version.parse(m.group()).compareTo(MIN_COMPOSE) >= 0,
+        assertTrue(Version.parse(m.group()).compareTo(MIN_COMPOSE) >= 0,
                 "the compose files need Docker Compose >= 2.24 (!reset, !override); found " + m.group());
     }
 

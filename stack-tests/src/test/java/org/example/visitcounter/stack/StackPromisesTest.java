@@ -208,7 +208,7 @@ abstract class StackPromisesTest {
 
     private void awaitSteady(LoadClient load) {
         explained(() -> await("steady load (100 2xx)", RESOLVE_DEADLINE).until(() -> load.count(Sample::ok) >= 100),
-                () -> "the load so far: " + new Result(CONNECTIONS, load.samples()).failuresByStatus() + "\n" + diagnosis());
+                () -> "the load so far: " + load.result().failuresByStatus() + "\n" + diagnosis());
     }
 
     private static String header(HttpResponse<?> response, String name) {

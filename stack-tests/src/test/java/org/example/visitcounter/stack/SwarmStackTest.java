@@ -6,8 +6,6 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import java.io.IOException;
 import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -27,6 +25,7 @@ import java.util.stream.Collectors;
 import org.awaitility.core.ConditionTimeoutException;
 import org.example.visitcounter.RedisVisits;
 import org.example.visitcounter.stack.support.DockerCli;
+import org.example.visitcounter.stack.support.Http;
 import org.example.visitcounter.stack.support.LoadClient;
 import org.example.visitcounter.stack.support.Ports;
 import org.example.visitcounter.stack.support.Processes;
@@ -86,11 +85,6 @@ class SwarmStackTest {
 
     @TempDir
     Path tmp;
-
-    private final HttpClient http = HttpClient.newBuilder()
-            .version(HttpClient.Version.HTTP_1_1)
-            .connectTimeout(Duration.ofSeconds(5))
-            .build();
 
     private String stack;
     private DockerCli cli;
@@ -177,16 +171,10 @@ class SwarmStackTest {
     private Path testOverlay(String password) throws IOException {
         Path secret = tmp.resolve("redis_password.txt");
         Files.writeString(secret, password + "\n");
-        StringBuilder yaml = new StringBuilder()
-                .append("secrets:\n")
-                .append("  redis_password:\n")
-                .append("    file: ").append(secret.toAbsolutePath()).append('\n');
+        String yaml = "secrets:\n  redis_password:\n    file: " + secret.toAbsolutePath() + "\n";
         if (!kernelHasIpvs()) {
             figures.add("kernel without IPVS: redis endpoint_mode dnsrr");
-            yaml.append("services:\n")
-                    .append("  redis:\n")
-                    .append("    deploy:\n")
-                    .append("      endpoint_mode: dnsrr\n");
+            yaml += "services:\n  redis:\n    deploy:\n      endpoint_mode: dnsrr\n";
         }
         Path overlay = tmp.resolve("swarm-test.compose.yaml");
         Files.writeString(overlay, yaml);
@@ -225,7 +213,7 @@ class SwarmStackTest {
                 return false;
             }
             try {
-                HttpResponse<String> r = get(base.resolve("/api/visits"));
+                HttpResponse<String> r = Http.get(base.resolve("/api/visits"));
                 last.set(r.statusCode() + " from " + r.headers().firstValue("X-Served-By").orElse("?"));
                 if (r.statusCode() == 200) {
                     r.headers().firstValue("X-Served-By").ifPresent(seen::add);
@@ -317,12 +305,10 @@ class SwarmStackTest {
         figures.add(String.format("rolling update %s: %d requests during it, %d in all, %d 2xx, max latency %d ms,"
                 + " Redis +%d, served by %s", seconds(updateStart, updateEnd), during, result.samples().size(), ok,
                 result.maxLatencyMillis(), totalAfter - totalBefore, result.servedBy()));
-        assertEquals(0, result.retried(), "requests resent after nginx closed a kept-alive connection");
-        assertEquals(List.of(), result.failures(), "no request may fail during the rolling update; by status "
-                + result.failuresByStatus());
+        result.assertNoFailures("rolling update");
+        result.assertNothingResent("rolling update");
         assertTrue(during >= 20, "the client kept sending during the update: " + during + " requests");
-        assertEquals(totalAfter - totalBefore, ok, "Redis's total grew by exactly the 2xx responses");
-        assertEquals(0, result.duplicateCounts(), "no two 2xx got the same X-Visit-Count");
+        result.assertCounted(totalAfter - totalBefore, 0, "rolling update");
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -453,11 +439,6 @@ class SwarmStackTest {
         return value.isEmpty() ? 0 : Long.parseLong(value);
     }
 
-    private HttpResponse<String> get(URI uri) throws IOException, InterruptedException {
-        return http.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(10)).GET().build(),
-                HttpResponse.BodyHandlers.ofString());
-    }
-
     /** A wait polling every {@link #POLL}; on a timeout, with what {@code state} says then. */
     private static void awaitOrExplain(String what, Duration timeout, Callable<Boolean> done, Callable<String> state) {
         Waits.explained(() -> Waits.await(what, timeout).pollInterval(POLL).until(done), () -> "last: " + state.call());
@@ -491,6 +472,4 @@ class SwarmStackTest {
     private static String seconds(long startNanos, long endNanos) {
         return String.format("%.1f s", (endNanos - startNanos) / 1e9);
     }
-
-    // ---------------------------------------------------------------------------------------------
 }

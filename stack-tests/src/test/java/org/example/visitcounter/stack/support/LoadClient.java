@@ -155,6 +155,11 @@ public final class LoadClient implements AutoCloseable {
         return List.copyOf(samples);
     }
 
+    /** The requests finished so far, with the figures of {@link Result}. */
+    public Result result() {
+        return new Result(connections, samples());
+    }
+
     /** How many finished requests match, so far (for awaiting progress under load). */
     public long count(Predicate<Sample> which) {
         return samples.stream().filter(which).count();
@@ -177,7 +182,7 @@ public final class LoadClient implements AutoCloseable {
                 throw new IllegalStateException(worker.getName() + " did not finish its request in time");
             }
         }
-        return new Result(connections, samples());
+        return result();
     }
 
     @Override
