@@ -69,14 +69,14 @@ public final class LocalStack implements AutoCloseable {
     private final Thread shutdownHook;
     private boolean stopped;
 
-    private LocalStack(Process process, Path stateDir, Path output, int httpPort, int redisPort, int webBasePort,
-            int replicas) {
+    /** Ports: nginx on {@code base}, Redis on {@code base + 1}, the replicas from {@code base + 2}. */
+    private LocalStack(Process process, Path stateDir, int base, int replicas) {
         this.process = process;
         this.stateDir = stateDir;
-        this.output = output;
-        this.httpPort = httpPort;
-        this.redisPort = redisPort;
-        this.webBasePort = webBasePort;
+        this.output = stateDir.resolve("local-stack.out");
+        this.httpPort = base;
+        this.redisPort = base + 1;
+        this.webBasePort = base + 2;
         this.replicas = replicas;
         // If the test JVM goes away without close(), the script still stops everything it started.
         this.shutdownHook = new Thread(process::destroy, "local-stack-stop");
@@ -108,9 +108,6 @@ public final class LocalStack implements AutoCloseable {
 
     private static LocalStack tryStart(Map<String, String> extraEnv, int replicas) {
         int base = Ports.freeBlock(replicas + 2);
-        int httpPort = base;
-        int redisPort = base + 1;
-        int webBasePort = base + 2;
         Path stateDir;
         try {
             Path parent = Project.root().resolve("stack-tests/target/local-stack");
@@ -120,18 +117,16 @@ public final class LocalStack implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        Path output = stateDir.resolve("local-stack.out");
-
         var builder = new ProcessBuilder("bash", Project.root().resolve("scripts/local-stack.sh").toString())
                 .redirectErrorStream(true)
-                .redirectOutput(output.toFile())
+                .redirectOutput(stateDir.resolve("local-stack.out").toFile())
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
         Map<String, String> env = builder.environment();
-        OWN_VARIABLES.forEach(env::remove);
-        env.put("JAVA_HOME", System.getProperty("java.home")); // the JDK running the tests (21+)
-        env.put("HTTP_PORT", Integer.toString(httpPort));
-        env.put("REDIS_PORT", Integer.toString(redisPort));
-        env.put("WEB_BASE_PORT", Integer.toString(webBasePort));
+        env.clear();
+        env.putAll(cleanEnvironment());
+        env.put("HTTP_PORT", Integer.toString(base));
+        env.put("REDIS_PORT", Integer.toString(base + 1));
+        env.put("WEB_BASE_PORT", Integer.toString(base + 2));
         env.put("STATE_DIR", stateDir.toString());
         env.putAll(extraEnv);
 
@@ -141,7 +136,7 @@ public final class LocalStack implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        var stack = new LocalStack(process, stateDir, output, httpPort, redisPort, webBasePort, replicas);
+        var stack = new LocalStack(process, stateDir, base, replicas);
         Path ready = stateDir.resolve("ready");
         try {
             await("local-stack.sh to report ready", READY_TIMEOUT).pollInterval(Duration.ofMillis(100))
@@ -332,7 +327,7 @@ public final class LocalStack implements AutoCloseable {
         }
     }
 
-    /** For tests that want the script's environment for a one-off run (e.g. --check-nginx). */
+    /** The caller's environment without the stack's own variables, and JAVA_HOME the JDK running the tests (21+). */
     static Map<String, String> cleanEnvironment() {
         var env = new HashMap<>(System.getenv());
         OWN_VARIABLES.forEach(env::remove);
