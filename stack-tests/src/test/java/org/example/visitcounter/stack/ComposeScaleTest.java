@@ -283,14 +283,9 @@ class ComposeScaleTest {
         return System.nanoTime();
     }
 
+    /** A wait; a timeout says what the stack looked like then. */
     private static void awaitOrExplain(String what, Duration timeout, Callable<Boolean> condition) {
-        awaitOrExplain(what, timeout, condition, () -> "");
-    }
-
-    /** A wait, and on a timeout what the stack looked like then. */
-    private static void awaitOrExplain(String what, Duration timeout, Callable<Boolean> condition,
-            Callable<String> diagnosis) {
-        explained(() -> await(what, timeout).until(condition), () -> diagnosis.call() + "\n" + stack.diagnosis());
+        explained(() -> await(what, timeout).until(condition), stack::diagnosis);
     }
 
     // ---- HTTP ---------------------------------------------------------------------------------
@@ -338,10 +333,6 @@ class ComposeScaleTest {
     }
 
     private static void awaitSteady(LoadClient load) {
-        awaitOrExplain("steady load (100 2xx)", RESOLVE_DEADLINE, () -> load.count(Sample::ok) >= 100, () -> {
-            var sofar = load.result();
-            return "the load so far: " + sofar.samples().size() + " requests, " + sofar.ok() + " 2xx, non-2xx "
-                    + sofar.failuresByStatus() + ", first failures " + sofar.failures().stream().limit(5).toList();
-        });
+        load.awaitOk(100, RESOLVE_DEADLINE, stack::diagnosis);
     }
 }

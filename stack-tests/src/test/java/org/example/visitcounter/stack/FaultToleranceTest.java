@@ -10,7 +10,6 @@ import java.util.Set;
 import java.util.function.Consumer;
 import java.util.stream.Collectors;
 import org.example.visitcounter.stack.support.LoadClient.Result;
-import org.example.visitcounter.stack.support.LoadClient.Sample;
 import org.example.visitcounter.stack.support.LoadClient;
 import org.example.visitcounter.stack.support.RedisProcess;
 import org.junit.jupiter.api.AfterAll;
@@ -215,8 +214,7 @@ class FaultToleranceTest {
          * until it had been): Redis may have counted them and then died or froze before replying.
          */
         long ambiguous() {
-            return result.failures().stream()
-                    .filter(s -> s.startNanos() <= struckAt && s.endNanos() >= faultAt).count();
+            return result.failuresInFlight(faultAt, struckAt);
         }
 
         String row() {
@@ -240,7 +238,7 @@ class FaultToleranceTest {
         awaitAllReady();
         var run = new Run(name, redis.total(), System.nanoTime());
         try (var load = LoadClient.start(stack.uri("/"), CONNECTIONS)) {
-            await("steady load", Duration.ofSeconds(30)).until(() -> load.count(Sample::ok) >= 300);
+            load.awaitOk(300, Duration.ofSeconds(30), stack::output);
             run.faultAt = System.nanoTime();
             strike.run();
             run.struckAt = System.nanoTime();
@@ -249,9 +247,7 @@ class FaultToleranceTest {
         }
         awaitAllReady();
         run.totalAfter = redis.total();
-        System.out.printf("%s: %d requests, %d 2xx, non-2xx %s, %d retried on a closed keep-alive connection, max %d ms,"
-                + " Redis total +%d%n", name, run.result.samples().size(), run.result.ok(), run.result.failuresByStatus(),
-                run.result.retried(), run.result.maxLatencyMillis(), run.counted());
+        System.out.println(name + ": " + run.result.figures(run.counted()));
         return run;
     }
 

@@ -327,6 +327,15 @@ public final class LocalStack implements AutoCloseable {
         }
     }
 
+    /** For {@link Processes#run}: the stack's own variables removed, JAVA_HOME the tests' JDK, then {@code extra}. */
+    static Map<String, String> scriptEnvironment(Map<String, String> extra) {
+        var env = new HashMap<String, String>();
+        OWN_VARIABLES.forEach(name -> env.put(name, null));
+        env.put("JAVA_HOME", System.getProperty("java.home"));
+        env.putAll(extra);
+        return env;
+    }
+
     /** The caller's environment without the stack's own variables, and JAVA_HOME the JDK running the tests (21+). */
     static Map<String, String> cleanEnvironment() {
         var env = new HashMap<>(System.getenv());

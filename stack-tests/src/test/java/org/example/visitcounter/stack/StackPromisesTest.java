@@ -15,7 +15,6 @@ import java.util.concurrent.Callable;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.example.visitcounter.stack.support.LoadClient.Result;
-import org.example.visitcounter.stack.support.LoadClient.Sample;
 import org.example.visitcounter.stack.support.Http;
 import org.example.visitcounter.stack.support.LoadClient;
 import org.junit.jupiter.api.AfterAll;
@@ -207,8 +206,7 @@ abstract class StackPromisesTest {
     }
 
     private void awaitSteady(LoadClient load) {
-        explained(() -> await("steady load (100 2xx)", RESOLVE_DEADLINE).until(() -> load.count(Sample::ok) >= 100),
-                () -> "the load so far: " + load.result().failuresByStatus() + "\n" + diagnosis());
+        load.awaitOk(100, RESOLVE_DEADLINE, this::diagnosis);
     }
 
     private static String header(HttpResponse<?> response, String name) {

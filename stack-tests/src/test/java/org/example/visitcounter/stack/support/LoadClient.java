@@ -11,7 +11,6 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -19,6 +18,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.Predicate;
@@ -146,10 +146,6 @@ public final class LoadClient implements AutoCloseable {
         return String.valueOf(e.getMessage()).contains("received no bytes");
     }
 
-    public int connections() {
-        return connections;
-    }
-
     /** The requests finished so far. */
     public List<Sample> samples() {
         return List.copyOf(samples);
@@ -158,6 +154,16 @@ public final class LoadClient implements AutoCloseable {
     /** The requests finished so far, with the figures of {@link Result}. */
     public Result result() {
         return new Result(connections, samples());
+    }
+
+    /**
+     * Waits until {@code n} requests got a 2xx: the load is steady. A timeout says what the load
+     * saw so far, and what {@code more} says then.
+     */
+    public void awaitOk(long n, Duration timeout, Callable<String> more) {
+        Waits.explained(() -> Waits.await(n + " 2xx (steady load)", timeout).until(() -> count(Sample::ok) >= n),
+                () -> "the load so far: " + samples.size() + " requests, non-2xx " + result().failuresByStatus()
+                        + ", first failures " + result().failures().stream().limit(5).toList() + "\n" + more.call());
     }
 
     /** How many finished requests match, so far (for awaiting progress under load). */
@@ -275,19 +281,10 @@ public final class LoadClient implements AutoCloseable {
                     connections, samples.size(), ok(), failuresByStatus(), retried(), maxLatencyMillis(), counted - ok());
         }
 
-        /** The X-Visit-Count of every 2xx. */
-        public List<Long> visitCounts() {
-            return samples.stream().filter(Sample::ok).map(Sample::visitCount).toList();
-        }
-
         /** How many 2xx carried a number another 2xx also carried (0: every visit has its own number). */
         public long duplicateCounts() {
-            return duplicates(visitCounts());
-        }
-
-        public static long duplicates(Collection<Long> numbers) {
             var seen = new HashMap<Long, Integer>();
-            numbers.forEach(n -> seen.merge(n, 1, Integer::sum));
+            samples.stream().filter(Sample::ok).forEach(s -> seen.merge(s.visitCount(), 1, Integer::sum));
             return seen.values().stream().mapToLong(c -> c - 1).sum();
         }
     }

@@ -56,7 +56,8 @@ public final class Processes {
 
     /**
      * Runs {@code command} with stdin at its end, the environment changed by {@code env} (a
-     * null value removes the variable), and fails the test if it takes longer than {@code timeout}.
+     * null value removes the variable), and fails the test if it takes longer than {@code timeout}
+     * (after a SIGTERM, then a SIGKILL a minute later).
      */
     public static Outcome run(Duration timeout, List<String> command, Map<String, String> env) {
         try {
@@ -75,7 +76,10 @@ public final class Processes {
                 });
                 Process process = builder.start();
                 if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
-                    process.destroyForcibly().waitFor();
+                    process.destroy(); // SIGTERM first: a script stops what it started
+                    if (!process.waitFor(60, TimeUnit.SECONDS)) {
+                        process.destroyForcibly().waitFor();
+                    }
                     fail(String.join(" ", command) + " did not finish within " + timeout + ":\n"
                             + Files.readString(out) + Files.readString(err));
                 }
