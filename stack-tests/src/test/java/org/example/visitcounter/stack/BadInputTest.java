@@ -24,7 +24,6 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.example.visitcounter.RedisVisits;
 import org.example.visitcounter.stack.support.Http;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -77,7 +76,7 @@ class BadInputTest {
         List<BadRequest> corpus = BadRequest.load("/bad-requests.txt");
         assertTrue(corpus.size() >= 50, "corpus entries: " + corpus.size());
         var problems = new ArrayList<String>();
-        long totalBefore = total();
+        long totalBefore = stack.redisTotal();
         long tolerated = 0;
         for (Target target : targets) {
             for (BadRequest bad : corpus) {
@@ -96,14 +95,14 @@ class BadInputTest {
         // Only the flagged entries that got a 2xx (see the corpus) may have counted, one each.
         System.out.printf("corpus: %d entries, %d requests; %d flagged ones answered 2xx and counted%n",
                 corpus.size(), triedInputs, tolerated);
-        assertEquals(totalBefore + tolerated, total(), "Redis total after the corpus");
+        assertEquals(totalBefore + tolerated, stack.redisTotal(), "Redis total after the corpus");
         assertServesOnEveryReplica();
     }
 
     @Test
     @Order(2)
     void aSlowlorisIsCutOffByNginxAndDoesNotStarveTheStack() throws Exception {
-        long totalBefore = total();
+        long totalBefore = stack.redisTotal();
         var closedAfter = new ConcurrentLinkedQueue<String>();
         var threads = new ArrayList<Thread>();
         int perTarget = 4;
@@ -132,14 +131,14 @@ class BadInputTest {
             assertTrue(outcome.matches("nginx closed after (9|10|11|12)\\d{3} ms.*"), "nginx kept a slowloris: " + outcome);
             assertTrue(!outcome.contains("5xx") && !LEAK.matcher(outcome).find(), outcome);
         }
-        assertEquals(totalBefore, total(), "Redis total after the slowloris");
+        assertEquals(totalBefore, stack.redisTotal(), "Redis total after the slowloris");
         assertServesOnEveryReplica();
     }
 
     @Test
     @Order(3)
     void moreConnectionsThanNginxAcceptsAreRefusedOrHeldAndTheStackRecovers() throws Exception {
-        long totalBefore = total();
+        long totalBefore = stack.redisTotal();
         // nginx: 2 workers x 1024 worker_connections; past that it stops accepting or resets.
         int flood = 2200;
         var sockets = new ArrayList<Socket>();
@@ -168,7 +167,7 @@ class BadInputTest {
         }
         String nginxErrors = Files.readString(stack.logs().resolve("nginx-error.log"));
         assertTrue(nginxErrors.contains("worker_connections are not enough"), "the flood did not reach nginx's limit");
-        assertEquals(totalBefore, total(), "Redis total after the connection flood");
+        assertEquals(totalBefore, stack.redisTotal(), "Redis total after the connection flood");
         assertServesOnEveryReplica();
     }
 
@@ -414,11 +413,6 @@ class BadInputTest {
 
     // ---- the stack ----------------------------------------------------------------------------
 
-    private static long total() {
-        String value = stack.redis(jedis -> jedis.get(RedisVisits.TOTAL_KEY));
-        return value == null ? 0 : Long.parseLong(value);
-    }
-
     /** GET / through nginx 200 from every replica (nginx may skip a peer it marked failed for a few seconds). */
     private static void assertServesOnEveryReplica() {
         Set<String> served = new HashSet<>();
@@ -428,7 +422,7 @@ class BadInputTest {
                     if (r.statusCode() == 200) {
                         r.headers().firstValue("X-Served-By").ifPresent(served::add);
                     }
-                    return served.containsAll(stack.replicaNames());
+                    return served.containsAll(stack.replicas());
                 });
     }
 }

@@ -25,7 +25,7 @@ import org.junit.jupiter.api.TestMethodOrder;
  * reloads, Redis SIGKILLed and SIGSTOPped with its timing, and its append-only file's fsync policies.
  * A replica killed, a graceful Redis stop and the count surviving it are {@link StackPromisesTest}'s.
  *
- * <p>One {@link LoopbackStack} for all scenarios, in order (its Redis is the test's own). After
+ * <p>One {@link LocalStack#withOwnRedis()} for all scenarios, in order (its Redis is the test's own). After
  * every scenario Redis's total has grown by exactly the number of 2xx the clients saw, and no two
  * 2xx carry the same X-Visit-Count. Where Redis itself dies or freezes with requests in flight,
  * a count whose reply was cut off by the fault is possible (the client got 503 for a visit Redis
@@ -44,16 +44,14 @@ class FaultToleranceTest {
     private static final Duration OUTAGE = Duration.ofSeconds(5);
     private static final Duration READY = Duration.ofSeconds(60);
 
-    private static LoopbackStack loopback;
-    private static RedisProcess redis;
     private static LocalStack stack;
+    private static RedisProcess redis;
     private static final List<String> figures = new ArrayList<>();
 
     @BeforeAll
     static void startStack() {
-        loopback = LoopbackStack.start();
-        stack = loopback.local();
-        redis = loopback.redis();
+        stack = LocalStack.withOwnRedis();
+        redis = stack.ownRedis();
     }
 
     @AfterAll
@@ -61,8 +59,8 @@ class FaultToleranceTest {
         try {
             printFigures();
         } finally {
-            if (loopback != null) {
-                loopback.close(); // asserts exit status 0 and no process left behind
+            if (stack != null) {
+                stack.close(); // asserts exit status 0 and no process left behind
             }
         }
     }
@@ -73,7 +71,7 @@ class FaultToleranceTest {
     @Order(2)
     void aRollingRestartLosesNoRequest() {
         Run run = underLoad("4 rolling restart", load -> {
-            for (String name : stack.replicaNames()) {
+            for (String name : stack.replicas()) {
                 long old = stack.pid(name);
                 stack.signal(old, "TERM");
                 stack.waitForPidChange(name, old, Duration.ofSeconds(30));
@@ -274,12 +272,12 @@ class FaultToleranceTest {
     /** Milliseconds from now until every replica's /readyz is 200. */
     private static long millisUntilAllReady() {
         long start = System.nanoTime();
-        stack.replicaNames().forEach(name -> stack.awaitReady(name, Duration.ofSeconds(10)));
+        stack.replicas().forEach(name -> stack.awaitReady(name, Duration.ofSeconds(10)));
         return (System.nanoTime() - start) / 1_000_000;
     }
 
     private static void awaitAllReady() {
-        stack.replicaNames().forEach(name -> stack.awaitReady(name, READY));
+        stack.replicas().forEach(name -> stack.awaitReady(name, READY));
     }
 
     /** The outage's length, not a stand-in for readiness. */

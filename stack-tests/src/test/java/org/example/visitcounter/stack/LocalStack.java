@@ -2,6 +2,8 @@ package org.example.visitcounter.stack;
 
 import static org.example.visitcounter.stack.support.Waits.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import java.io.IOException;
@@ -19,21 +21,26 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Function;
 import java.util.regex.Pattern;
 import java.util.stream.IntStream;
 import java.util.stream.Stream;
 import org.awaitility.core.ConditionTimeoutException;
+import org.example.visitcounter.RedisVisits;
 import org.example.visitcounter.Settings;
 import org.example.visitcounter.stack.support.Http;
 import org.example.visitcounter.stack.support.Ports;
 import org.example.visitcounter.stack.support.Processes;
 import org.example.visitcounter.stack.support.Project;
+import org.example.visitcounter.stack.support.RedisProcess;
 import redis.clients.jedis.Jedis;
 
 /**
  * One loopback stack (redis-server, the replica JVMs, nginx with the shipped config), started by
  * {@code scripts/local-stack.sh} on free ports: the same script people and the benchmark use.
+ *
+ * <p>As the shared promises' {@link Stack} ({@link #withOwnRedis()}), its Redis is a
+ * {@link RedisProcess} of the test's own (AOF fsync always), given to the script as REDIS_URL,
+ * because the script never restarts its own Redis.
  *
  * <p>Its state directory (pids, logs, generated nginx config, Redis data) stays under
  * {@code stack-tests/target/local-stack/} for a post-mortem. {@link #stop()} (or {@code close()})
@@ -46,7 +53,7 @@ import redis.clients.jedis.Jedis;
  * }
  * }</pre>
  */
-public final class LocalStack implements AutoCloseable {
+public final class LocalStack implements Stack {
     public static final Duration READY_TIMEOUT = Duration.ofSeconds(90);
     public static final Duration STOP_TIMEOUT = Duration.ofSeconds(60);
     private static final Pattern PORT_CLASH = Pattern.compile("(?i)already in use|failed to bind");
@@ -66,7 +73,10 @@ public final class LocalStack implements AutoCloseable {
     private final int webBasePort;
     private final int replicas;
     private final Set<Long> seenPids = new LinkedHashSet<>();
+    private final Map<String, Long> killed = new HashMap<>();
     private final Thread shutdownHook;
+    /** Null where the script runs Redis. */
+    private RedisProcess ownRedis;
     private boolean stopped;
 
     /** Ports: nginx on {@code base}, Redis on {@code base + 1}, the replicas from {@code base + 2}. */
@@ -86,6 +96,19 @@ public final class LocalStack implements AutoCloseable {
     /** The default stack: three replicas, a Redis started by the script. */
     public static LocalStack start() {
         return start(Map.of());
+    }
+
+    /** The default stack with a Redis of the test's own, which it can stop, freeze and restart. */
+    public static LocalStack withOwnRedis() {
+        RedisProcess redis = RedisProcess.start("always");
+        try {
+            LocalStack stack = start(Map.of("REDIS_URL", redis.url()));
+            stack.ownRedis = redis;
+            return stack;
+        } catch (RuntimeException | Error e) {
+            redis.close();
+            throw e;
+        }
     }
 
     /**
@@ -153,7 +176,7 @@ public final class LocalStack implements AutoCloseable {
             }
             fail("local-stack.sh exited with status " + process.exitValue() + " before the stack was ready:\n" + out);
         }
-        stack.replicaNames().forEach(stack::pid); // record the first pids
+        stack.replicas().forEach(stack::pid); // record the first pids
         stack.pid("nginx");
         if (!extraEnv.containsKey("REDIS_URL")) {
             stack.pid("redis");
@@ -162,20 +185,22 @@ public final class LocalStack implements AutoCloseable {
     }
 
     /** A path through nginx, e.g. {@code uri("/api/visits")}. */
+    @Override
     public URI uri(String path) {
         return URI.create("http://127.0.0.1:" + httpPort + path);
     }
 
     /** {@code web-1} .. {@code web-N}. */
-    public List<String> replicaNames() {
+    @Override
+    public List<String> replicas() {
         return IntStream.rangeClosed(1, replicas).mapToObj(i -> "web-" + i).toList();
     }
 
     /** A replica directly, bypassing nginx: {@code http://127.0.0.1:<port>/}. */
     public URI replicaUri(String name) {
-        int index = replicaNames().indexOf(name);
+        int index = replicas().indexOf(name);
         if (index < 0) {
-            throw new IllegalArgumentException("no replica " + name + " in " + replicaNames());
+            throw new IllegalArgumentException("no replica " + name + " in " + replicas());
         }
         return URI.create("http://127.0.0.1:" + (webBasePort + index) + "/");
     }
@@ -240,10 +265,73 @@ public final class LocalStack implements AutoCloseable {
         return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
     }
 
-    /** Commands to this stack's Redis on a connection of their own (Jedis, 2 s timeout). */
-    public <T> T redis(Function<Jedis, T> commands) {
+    /** The test's own Redis ({@link #withOwnRedis()}). */
+    public RedisProcess ownRedis() {
+        if (ownRedis == null) {
+            throw new UnsupportedOperationException("this stack's Redis is the script's: start it withOwnRedis()");
+        }
+        return ownRedis;
+    }
+
+    @Override
+    public void killReplica(String name) {
+        long pid = pid(name);
+        killed.put(name, pid);
+        signal(pid, "KILL");
+    }
+
+    /** local-stack.sh's supervisor restarts a replica that died: waits for it, then for /readyz. */
+    @Override
+    public void startReplica(String name) {
+        Long old = killed.remove(name);
+        if (old == null) {
+            throw new IllegalStateException(name + " was not killed");
+        }
+        waitForPidChange(name, old, Duration.ofSeconds(30));
+        assertFalse(isAlive(old), name + "'s killed JVM (pid " + old + ") is still alive");
+        assertTrue(output().contains(name + " restarted"), this::output);
+        awaitReady(name, READY_TIMEOUT);
+    }
+
+    @Override
+    public void stopRedis() {
+        ownRedis().terminate();
+    }
+
+    @Override
+    public void startRedis() {
+        ownRedis().startAgain("always");
+    }
+
+    @Override
+    public void freezeRedis() {
+        ownRedis().freeze();
+    }
+
+    @Override
+    public void thawRedis() {
+        ownRedis().thaw();
+    }
+
+    @Override
+    public void restartKeepingData() {
+        stopRedis();
+        startRedis();
+    }
+
+    @Override
+    public void reloadNginx() {
+        signal(pid("nginx"), "HUP");
+    }
+
+    @Override
+    public long redisTotal() {
+        if (ownRedis != null) {
+            return ownRedis.total();
+        }
         try (var jedis = new Jedis("127.0.0.1", redisPort, 2000)) {
-            return commands.apply(jedis);
+            String value = jedis.get(RedisVisits.TOTAL_KEY);
+            return value == null ? 0 : Long.parseLong(value);
         }
     }
 
@@ -276,7 +364,13 @@ public final class LocalStack implements AutoCloseable {
 
     @Override
     public void close() {
-        stop();
+        try {
+            stop();
+        } finally {
+            if (ownRedis != null) {
+                ownRedis.close();
+            }
+        }
     }
 
     private Set<Long> allPids() {

@@ -26,7 +26,7 @@ import org.junit.jupiter.api.Test;
 class LoopbackStackTest extends StackPromisesTest {
     @Override
     Stack startStack() {
-        return LoopbackStack.start();
+        return LocalStack.withOwnRedis();
     }
 
     @Override
@@ -35,7 +35,7 @@ class LoopbackStackTest extends StackPromisesTest {
     }
 
     private LocalStack local() {
-        return ((LoopbackStack) stack).local();
+        return (LocalStack) stack;
     }
 
     @Test
