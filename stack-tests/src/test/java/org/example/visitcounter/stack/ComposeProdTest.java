@@ -114,7 +114,7 @@ class ComposeProdTest {
         docker.docker(BUILD, DocCommands.PROD_PUSH).ok(DocCommands.PROD_PUSH);
         for (String image : appImages()) {
             String repository = image.substring(registry.length() + 1, image.lastIndexOf(':'));
-            String tags = get(URI.create("http://" + registry + "/v2/" + repository + "/tags/list")).body();
+            String tags = Http.get(URI.create("http://" + registry + "/v2/" + repository + "/tags/list")).body();
             assertTrue(tags.contains('"' + tag + '"'), "the registry has " + image + ": " + tags);
             // The host has only what the registry gives it.
             docker.run(Duration.ofMinutes(1), "image", "rm", image).ok("image rm " + image);
@@ -123,7 +123,7 @@ class ComposeProdTest {
         for (String image : appImages()) {
             docker.run(Duration.ofSeconds(30), "image", "inspect", image).ok("pulled " + image + "; up said:\n" + up);
         }
-        assertEquals(200, get(base.resolve("/")).statusCode());
+        assertEquals(200, Http.get(base.resolve("/")).statusCode());
     }
 
     @Test
@@ -167,7 +167,7 @@ class ComposeProdTest {
         int ok = 0;
         int limited = 0;
         for (int i = 0; i < 80; i++) {
-            int status = get(base.resolve("/api/visits")).statusCode();
+            int status = Http.get(base.resolve("/api/visits")).statusCode();
             if (status == 200) {
                 ok++;
             } else if (status == 429) {
@@ -211,14 +211,10 @@ class ComposeProdTest {
         var last = new AtomicReference<HttpResponse<String>>();
         explained(() -> await(path + " to answer " + status, Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(100))
                 .until(() -> {
-                    last.set(get(base.resolve(path)));
+                    last.set(Http.get(base.resolve(path)));
                     return last.get().statusCode() == status;
                 }), () -> "last: " + last.get().statusCode() + " " + last.get().body());
         return last.get();
-    }
-
-    private static HttpResponse<String> get(URI uri) throws IOException {
-        return Http.get(uri);
     }
 
     private static List<String> appImages() {
@@ -249,7 +245,7 @@ class ComposeProdTest {
         explained(() -> await("docker-registry to answer on port " + port, Duration.ofSeconds(30))
                 .failFast("docker-registry on port " + port + " exited", () -> !registryProcess.isAlive())
                 .ignoreExceptionsInstanceOf(IOException.class)
-                .until(() -> get(URI.create("http://127.0.0.1:" + port + "/v2/")).statusCode() == 200),
+                .until(() -> Http.get(URI.create("http://127.0.0.1:" + port + "/v2/")).statusCode() == 200),
                 () -> "its log: " + Files.readString(log));
         return port;
     }
