@@ -12,9 +12,6 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -27,7 +24,7 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.example.visitcounter.RedisVisits;
+import org.example.visitcounter.stack.support.Http;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer.OrderAnnotation;
@@ -54,28 +51,22 @@ class BadInputTest {
             "(?i)jetty|javalin|eclipse|java|kotlin|jedis|redis|nginx/\\d|exception|\\tat |\\bat [a-z]+\\.[a-z]+\\.|127\\.0\\.0\\.1|localhost");
 
     private static LocalStack stack;
-    private static final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-            .connectTimeout(Duration.ofSeconds(2)).build();
+    /** nginx, and a replica directly. */
+    private static List<Target> targets;
     private static int triedInputs;
 
     @BeforeAll
     static void startStack() {
         stack = LocalStack.start();
+        targets = List.of(new Target("nginx", stack.httpPort()), new Target("web-1", stack.replicaUri("web-1").getPort()));
     }
 
     @AfterAll
     static void stopStack() {
-        try {
-            System.out.printf("bad input: %d inputs tried (corpus through nginx and direct, slowloris, connection flood)%n",
-                    triedInputs);
-        } finally {
-            try {
-                if (stack != null) {
-                    stack.stop();
-                }
-            } finally {
-                http.close();
-            }
+        System.out.printf("bad input: %d inputs tried (corpus through nginx and direct, slowloris, connection flood)%n",
+                triedInputs);
+        if (stack != null) {
+            stack.stop();
         }
     }
 
@@ -85,10 +76,8 @@ class BadInputTest {
         List<BadRequest> corpus = BadRequest.load("/bad-requests.txt");
         assertTrue(corpus.size() >= 50, "corpus entries: " + corpus.size());
         var problems = new ArrayList<String>();
-        long totalBefore = total();
+        long totalBefore = stack.redisTotal();
         long tolerated = 0;
-        var targets = List.of(new Target("nginx", stack.httpPort()),
-                new Target("web-1", stack.replicaUri("web-1").getPort()));
         for (Target target : targets) {
             for (BadRequest bad : corpus) {
                 triedInputs++;
@@ -106,19 +95,19 @@ class BadInputTest {
         // Only the flagged entries that got a 2xx (see the corpus) may have counted, one each.
         System.out.printf("corpus: %d entries, %d requests; %d flagged ones answered 2xx and counted%n",
                 corpus.size(), triedInputs, tolerated);
-        assertEquals(totalBefore + tolerated, total(), "Redis total after the corpus");
+        assertEquals(totalBefore + tolerated, stack.redisTotal(), "Redis total after the corpus");
         assertServesOnEveryReplica();
     }
 
     @Test
     @Order(2)
     void aSlowlorisIsCutOffByNginxAndDoesNotStarveTheStack() throws Exception {
-        long totalBefore = total();
+        long totalBefore = stack.redisTotal();
         var closedAfter = new ConcurrentLinkedQueue<String>();
         var threads = new ArrayList<Thread>();
         int perTarget = 4;
         Duration bound = Duration.ofSeconds(15);
-        for (var target : List.of(new Target("nginx", stack.httpPort()), new Target("web-1", stack.replicaUri("web-1").getPort()))) {
+        for (var target : targets) {
             for (int i = 0; i < perTarget; i++) {
                 triedInputs++;
                 threads.add(Thread.ofPlatform().daemon().name("slowloris-" + target.name() + "-" + i)
@@ -127,8 +116,8 @@ class BadInputTest {
         }
         try {
             // While the slow connections hang on: the stack still answers (a read, counting nothing).
-            assertEquals(200, get(stack.uri("/api/visits")).statusCode());
-            assertEquals(200, get(stack.replicaUri("web-1").resolve("/api/visits")).statusCode());
+            assertEquals(200, Http.get(stack.uri("/api/visits")).statusCode());
+            assertEquals(200, Http.get(stack.replicaUri("web-1").resolve("/api/visits")).statusCode());
         } finally {
             for (Thread t : threads) {
                 t.join(bound.plusSeconds(10));
@@ -142,14 +131,14 @@ class BadInputTest {
             assertTrue(outcome.matches("nginx closed after (9|10|11|12)\\d{3} ms.*"), "nginx kept a slowloris: " + outcome);
             assertTrue(!outcome.contains("5xx") && !LEAK.matcher(outcome).find(), outcome);
         }
-        assertEquals(totalBefore, total(), "Redis total after the slowloris");
+        assertEquals(totalBefore, stack.redisTotal(), "Redis total after the slowloris");
         assertServesOnEveryReplica();
     }
 
     @Test
     @Order(3)
     void moreConnectionsThanNginxAcceptsAreRefusedOrHeldAndTheStackRecovers() throws Exception {
-        long totalBefore = total();
+        long totalBefore = stack.redisTotal();
         // nginx: 2 workers x 1024 worker_connections; past that it stops accepting or resets.
         int flood = 2200;
         var sockets = new ArrayList<Socket>();
@@ -178,7 +167,7 @@ class BadInputTest {
         }
         String nginxErrors = Files.readString(stack.logs().resolve("nginx-error.log"));
         assertTrue(nginxErrors.contains("worker_connections are not enough"), "the flood did not reach nginx's limit");
-        assertEquals(totalBefore, total(), "Redis total after the connection flood");
+        assertEquals(totalBefore, stack.redisTotal(), "Redis total after the connection flood");
         assertServesOnEveryReplica();
     }
 
@@ -424,31 +413,16 @@ class BadInputTest {
 
     // ---- the stack ----------------------------------------------------------------------------
 
-    private static long total() {
-        String value = stack.redis(jedis -> jedis.get(RedisVisits.TOTAL_KEY));
-        return value == null ? 0 : Long.parseLong(value);
-    }
-
     /** GET / through nginx 200 from every replica (nginx may skip a peer it marked failed for a few seconds). */
     private static void assertServesOnEveryReplica() {
         Set<String> served = new HashSet<>();
         await("GET / through nginx served by every replica", Duration.ofSeconds(20))
                 .ignoreExceptionsInstanceOf(IOException.class).until(() -> {
-                    HttpResponse<String> r = get(stack.uri("/"));
+                    HttpResponse<String> r = Http.get(stack.uri("/"));
                     if (r.statusCode() == 200) {
                         r.headers().firstValue("X-Served-By").ifPresent(served::add);
                     }
-                    return served.containsAll(stack.replicaNames());
+                    return served.containsAll(stack.replicas());
                 });
-    }
-
-    private static HttpResponse<String> get(URI uri) throws IOException {
-        try {
-            return http.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(10)).build(),
-                    HttpResponse.BodyHandlers.ofString());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
     }
 }

@@ -3,25 +3,29 @@ package org.example.visitcounter.stack;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.module.ModuleDescriptor.Version;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import java.util.stream.StreamSupport;
+import org.example.visitcounter.stack.support.Processes;
+import org.example.visitcounter.stack.support.Processes.Outcome;
 import org.example.visitcounter.stack.support.Project;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -39,9 +43,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class ComposeConfigTest {
 
-    private static final long TIMEOUT_SECONDS = 120;
     /** The merge tags !reset and !override need Compose 2.24 or newer. */
-    private static final int[] MIN_COMPOSE = {2, 24, 0};
+    private static final Version MIN_COMPOSE = Version.parse("2.24.0");
     private static final Set<String> INTERPOLATED = Set.of("HTTP_PORT", "REGISTRY", "TAG", "REDIS_APPENDFSYNC",
             "REDIS_DEV_PORT", "COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES", "COMPOSE_ENV_FILES",
             "COMPOSE_PATH_SEPARATOR");
@@ -195,17 +198,17 @@ class ComposeConfigTest {
     @Test
     void swarmStackFileIsDerivedFromTheProdMerge() throws Exception {
         assumeComposeAvailable();
-        assumeJq();
+        Processes.assumeTool("scripts/swarm-stack.sh needs it", "jq", "--version");
         String secret = secretOverlay();
         JsonNode compose = composeConfig(Map.of(), "compose.yaml", "prod.compose.yaml", secret);
-        Result generated = swarmStack(secret);
-        assertEquals(0, generated.exit(), "scripts/swarm-stack.sh config failed:\n" + generated.output());
+        Outcome generated = swarmStack(secret);
+        assertEquals(0, generated.status(), "scripts/swarm-stack.sh config failed:\n" + generated.output());
         JsonNode stack = json.readTree(generated.stdout());
 
         Path file = tmp.resolve("stack.json");
         Files.writeString(file, generated.stdout());
-        Result accepted = run(List.of("docker", "stack", "config", "-c", file.toString()), Map.of());
-        assertEquals(0, accepted.exit(), "docker stack config rejected the generated stack file:\n" + accepted.output());
+        Outcome accepted = run(List.of("docker", "stack", "config", "-c", file.toString()), Map.of());
+        assertEquals(0, accepted.status(), "docker stack config rejected the generated stack file:\n" + accepted.output());
 
         assertEquals("3.12", stack.path("version").asText(), "the format with healthcheck.start_interval");
         assertTrue(stack.path("name").isMissingNode(), "no top-level name: the stack name is deploy's argument");
@@ -256,11 +259,11 @@ class ComposeConfigTest {
     @Test
     void swarmStackRefusesAPortSwarmCannotBindLikeCompose() throws Exception {
         assumeComposeAvailable();
-        assumeJq();
+        Processes.assumeTool("scripts/swarm-stack.sh needs it", "jq", "--version");
         Path loopback = tmp.resolve("loopback.override.yaml");
         Files.writeString(loopback, "services:\n  nginx:\n    ports: !override\n      - \"127.0.0.1:8080:8080\"\n");
-        Result result = swarmStack(secretOverlay(), loopback.toString());
-        assertTrue(result.exit() != 0, "a loopback-only port must not silently become public:\n" + result.output());
+        Outcome result = swarmStack(secretOverlay(), loopback.toString());
+        assertTrue(result.status() != 0, "a loopback-only port must not silently become public:\n" + result.output());
         assertTrue(result.stderr().contains("Swarm binds all interfaces"), result.output());
     }
 
@@ -303,7 +306,7 @@ class ComposeConfigTest {
     }
 
     /** scripts/swarm-stack.sh [-f FILE]... config, isolated like composeConfig (an empty env file). */
-    private Result swarmStack(String... overlays) throws Exception {
+    private Outcome swarmStack(String... overlays) throws Exception {
         Path emptyEnv = Files.createFile(tmp.resolve("empty-" + System.nanoTime() + ".env"));
         List<String> command = new ArrayList<>(List.of(
                 Project.root().resolve("scripts/swarm-stack.sh").toString()));
@@ -313,19 +316,6 @@ class ComposeConfigTest {
         }
         command.add("config");
         return run(command, Map.of("COMPOSE_ENV_FILES", emptyEnv.toString()));
-    }
-
-    private void assumeJq() throws Exception {
-        Result version;
-        try {
-            version = run(List.of("jq", "--version"), Map.of());
-        } catch (IOException e) {
-            version = new Result(127, "", e.toString());
-        }
-        if (version.exit() != 0 && "true".equals(System.getenv("CI"))) {
-            fail("jq is missing (scripts/swarm-stack.sh needs it): apt-get install jq");
-        }
-        assumeTrue(version.exit() == 0, "jq is not installed (scripts/swarm-stack.sh needs it)");
     }
 
     private static List<Map.Entry<String, JsonNode>> entries(JsonNode object) {
@@ -345,11 +335,7 @@ class ComposeConfigTest {
             command.add(file);
         }
         command.addAll(List.of("config", "--format", "json"));
-        Result result = run(command, env);
-        if (result.exit() != 0) {
-            fail(String.join(" ", command) + " failed (exit " + result.exit() + "):\n" + result.output());
-        }
-        return json.readTree(result.stdout());
+        return json.readTree(run(command, env).ok(String.join(" ", command)).stdout());
     }
 
     /** An extra overlay pointing the prod secret at a temporary file (config may check it exists). */
@@ -363,25 +349,14 @@ class ComposeConfigTest {
         return overlay.toAbsolutePath().toString();
     }
 
-    private void assumeComposeAvailable() throws Exception {
-        Result version;
-        try {
-            version = run(List.of("docker", "compose", "version", "--short"), Map.of());
-        } catch (IOException e) {
-            version = new Result(127, "", e.toString());
-        }
-        assumeTrue(version.exit() == 0, "docker compose (the Compose v2 CLI plugin) is not available: "
+    private void assumeComposeAvailable() {
+        Outcome version = version("docker", "compose", "version", "--short");
+        assumeTrue(version.status() == 0, "docker compose (the Compose v2 CLI plugin) is not available: "
                 + version.output().strip());
-        Matcher m = Pattern.compile("(\\d+)\\.(\\d+)\\.(\\d+)").matcher(version.stdout());
+        Matcher m = Pattern.compile("\\d+\\.\\d+\\.\\d+").matcher(version.stdout());
         assertTrue(m.find(), "cannot read the Compose version from: " + version.stdout());
-        int[] have = {Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2)), Integer.parseInt(m.group(3))};
-        for (int i = 0; i < 3; i++) {
-            if (have[i] != MIN_COMPOSE[i]) {
-                assertTrue(have[i] > MIN_COMPOSE[i], "the compose files need Docker Compose >= 2.24 (!reset,"
-                        + " !override); found " + version.stdout().strip());
-                break;
-            }
-        }
+        assertTrue(Version.parse(m.group()).compareTo(MIN_COMPOSE) >= 0,
+                "the compose files need Docker Compose >= 2.24 (!reset, !override); found " + m.group());
     }
 
     /** A rule with this action on exactly this repository path (and target, unless null). */
@@ -412,26 +387,20 @@ class ComposeConfigTest {
         return list(array).stream().map(JsonNode::asText).collect(Collectors.toList());
     }
 
-    private record Result(int exit, String stdout, String stderr) {
-        String output() {
-            return stdout + (stderr.isEmpty() ? "" : "\n[stderr]\n" + stderr);
-        }
+    /** Isolated from the caller's environment: none of the variables the files interpolate. */
+    private static Outcome run(List<String> command, Map<String, String> env) {
+        Map<String, String> isolated = new HashMap<>();
+        INTERPOLATED.forEach(name -> isolated.put(name, null));
+        isolated.putAll(env);
+        return Processes.run(Duration.ofMinutes(2), command, isolated);
     }
 
-    private Result run(List<String> command, Map<String, String> env) throws IOException, InterruptedException {
-        Path out = Files.createTempFile(tmp, "out", ".txt");
-        Path err = Files.createTempFile(tmp, "err", ".txt");
-        ProcessBuilder builder = new ProcessBuilder(command)
-                .directory(Project.root().toFile())
-                .redirectOutput(out.toFile())
-                .redirectError(err.toFile());
-        builder.environment().keySet().removeIf(INTERPOLATED::contains);
-        builder.environment().putAll(env);
-        Process process = builder.start();
-        if (!process.waitFor(TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
-            process.destroyForcibly();
-            fail(String.join(" ", command) + " did not finish within " + TIMEOUT_SECONDS + " s");
+    /** A tool's version; a tool that is not installed gives a non-zero status. */
+    private static Outcome version(String... command) {
+        try {
+            return run(List.of(command), Map.of());
+        } catch (UncheckedIOException e) {
+            return new Outcome(127, "", e.toString());
         }
-        return new Result(process.exitValue(), Files.readString(out), Files.readString(err));
     }
 }

@@ -97,7 +97,7 @@ class ComposeDevLoopTest {
     @Test
     @Order(0)
     void pageViewsRotateStrictlyInTheDevOverlayToo() throws Exception {
-        PageViews.assertStrictRotation(HTTP, base, REPLICAS);
+        PageViews.assertStrictRotation(base, REPLICAS);
     }
 
     @Test

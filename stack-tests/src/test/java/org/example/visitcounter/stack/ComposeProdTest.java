@@ -10,8 +10,6 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import java.io.IOException;
 import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -25,8 +23,9 @@ import java.util.concurrent.atomic.AtomicReference;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.example.visitcounter.stack.support.DocCommands;
-import org.example.visitcounter.stack.support.PageViews;
 import org.example.visitcounter.stack.support.DockerCli;
+import org.example.visitcounter.stack.support.Http;
+import org.example.visitcounter.stack.support.PageViews;
 import org.example.visitcounter.stack.support.Ports;
 import org.example.visitcounter.stack.support.Project;
 import org.junit.jupiter.api.AfterAll;
@@ -64,10 +63,6 @@ class ComposeProdTest {
     private static Process registryProcess;
     private static Path secret;
     private static boolean secretCreatedHere;
-    private static final HttpClient HTTP = HttpClient.newBuilder()
-            .version(HttpClient.Version.HTTP_1_1)
-            .connectTimeout(Duration.ofSeconds(2))
-            .build();
 
     @BeforeAll
     static void prepare() throws Exception {
@@ -120,7 +115,7 @@ class ComposeProdTest {
         docker.docker(BUILD, DocCommands.PROD_PUSH).ok(DocCommands.PROD_PUSH);
         for (String image : appImages()) {
             String repository = image.substring(registry.length() + 1, image.lastIndexOf(':'));
-            String tags = get(URI.create("http://" + registry + "/v2/" + repository + "/tags/list")).body();
+            String tags = Http.get(URI.create("http://" + registry + "/v2/" + repository + "/tags/list")).body();
             assertTrue(tags.contains('"' + tag + '"'), "the registry has " + image + ": " + tags);
             // The host has only what the registry gives it.
             docker.run(Duration.ofMinutes(1), "image", "rm", image).ok("image rm " + image);
@@ -129,7 +124,7 @@ class ComposeProdTest {
         for (String image : appImages()) {
             docker.run(Duration.ofSeconds(30), "image", "inspect", image).ok("pulled " + image + "; up said:\n" + up);
         }
-        PageViews.assertStrictRotation(HTTP, base, 3);
+        PageViews.assertStrictRotation(base, 3);
     }
 
     @Test
@@ -159,7 +154,7 @@ class ComposeProdTest {
                 assertEquals(service.getValue(), docker.run(Duration.ofSeconds(30), "exec", id, "id", "-u")
                         .ok("id -u").output().strip(), service.getKey() + "'s user");
                 var write = docker.run(Duration.ofSeconds(30), "exec", id, "sh", "-c", "echo x > /probe");
-                assertNotEquals(0, write.exit(), service.getKey() + " could write its root file system");
+                assertNotEquals(0, write.status(), service.getKey() + " could write its root file system");
                 assertTrue(write.output().contains("Read-only file system"), write.output());
             }
         }
@@ -167,15 +162,13 @@ class ComposeProdTest {
 
     @Test
     @Order(4)
-    void nginxHidesTheOperationalEndpointsAndLimitsTheRate() throws Exception {
-        for (String path : List.of("/metrics", "/healthz", "/readyz")) {
-            assertEquals(404, get(base.resolve(path)).statusCode(), path + " at nginx");
-        }
+    void nginxLimitsTheRate() throws Exception {
+        // The operational endpoints are hidden by the same nginx image: StackPromisesTest.
         // 20 requests/s with bursts of 40 per client: 80 back to back run into the limit.
         int ok = 0;
         int limited = 0;
         for (int i = 0; i < 80; i++) {
-            int status = get(base.resolve("/api/visits")).statusCode();
+            int status = Http.get(base.resolve("/api/visits")).statusCode();
             if (status == 200) {
                 ok++;
             } else if (status == 429) {
@@ -219,15 +212,10 @@ class ComposeProdTest {
         var last = new AtomicReference<HttpResponse<String>>();
         explained(() -> await(path + " to answer " + status, Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(100))
                 .until(() -> {
-                    last.set(get(base.resolve(path)));
+                    last.set(Http.get(base.resolve(path)));
                     return last.get().statusCode() == status;
                 }), () -> "last: " + last.get().statusCode() + " " + last.get().body());
         return last.get();
-    }
-
-    private static HttpResponse<String> get(URI uri) throws IOException, InterruptedException {
-        return HTTP.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(10)).GET().build(),
-                HttpResponse.BodyHandlers.ofString());
     }
 
     private static List<String> appImages() {
@@ -258,7 +246,7 @@ class ComposeProdTest {
         explained(() -> await("docker-registry to answer on port " + port, Duration.ofSeconds(30))
                 .failFast("docker-registry on port " + port + " exited", () -> !registryProcess.isAlive())
                 .ignoreExceptionsInstanceOf(IOException.class)
-                .until(() -> get(URI.create("http://127.0.0.1:" + port + "/v2/")).statusCode() == 200),
+                .until(() -> Http.get(URI.create("http://127.0.0.1:" + port + "/v2/")).statusCode() == 200),
                 () -> "its log: " + Files.readString(log));
         return port;
     }

@@ -3,12 +3,9 @@ package org.example.visitcounter.stack;
 import static org.example.visitcounter.stack.support.Waits.await;
 import static org.example.visitcounter.stack.support.Waits.explained;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.time.Instant;
@@ -26,6 +23,7 @@ import java.util.stream.Collectors;
 import org.example.visitcounter.stack.support.DocCommands;
 import org.example.visitcounter.stack.support.LoadClient.Result;
 import org.example.visitcounter.stack.support.LoadClient.Sample;
+import org.example.visitcounter.stack.support.Http;
 import org.example.visitcounter.stack.support.LoadClient;
 import org.example.visitcounter.stack.support.Waits;
 import org.junit.jupiter.api.AfterAll;
@@ -57,20 +55,12 @@ class ComposeScaleTest {
     private static final Duration RESOLVE_DEADLINE = Duration.ofSeconds(30);
 
     private static ComposeStack stack;
-    private static HttpClient http;
     private static final List<String> figures = new ArrayList<>();
 
     @BeforeAll
     static void up() {
         stack = ComposeStack.up();
-        http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(5)).build();
-        awaitOrExplain("nginx to serve GET /", RESOLVE_DEADLINE, () -> {
-            try {
-                return get("/").statusCode() == 200;
-            } catch (AssertionError e) {
-                return false;
-            }
-        });
+        awaitOrExplain("nginx to serve GET /", RESOLVE_DEADLINE, () -> Http.status(stack.uri("/")) == 200);
     }
 
     @AfterAll
@@ -81,7 +71,6 @@ class ComposeScaleTest {
         System.out.println("ComposeScaleTest, project " + stack.project + ": the scenarios under load");
         figures.forEach(System.out::println);
         stack.close();
-        http.close();
     }
 
     @Test
@@ -142,7 +131,7 @@ class ComposeScaleTest {
                 () -> sequential.round(9).equals(each(remaining, 3)));
         long counted = stack.redisTotal() - totalBefore;
         long acknowledged = sequential.ok + result.ok();
-        String row = row("3 scale 5->3 under load", result, counted - result.ok() - sequential.ok);
+        String row = "3 scale 5->3 under load: " + result.figures(counted - sequential.ok);
         figures.add(row);
         System.out.printf("[3 scale] %s; load spread over the 3 remaining %d ms after the command returned; "
                 + "Redis +%d for %d 2xx (%d sequential, %d under load)%n", row, (settled - downReturned) / 1_000_000,
@@ -183,13 +172,15 @@ class ComposeScaleTest {
             result = load.stop();
         }
         long counted = stack.redisTotal() - totalBefore;
-        String row = row("4b crash (SIGSEGV) web-1", result, counted - result.ok());
+        String row = "4b crash (SIGSEGV) web-1: " + result.figures(counted);
         figures.add(row);
         System.out.printf("[4b crash] %s; restarted by Docker %d ms after the signal, serving again %d ms after it;"
                 + " last exit code %s%n", row, (restarted - crashed) / 1_000_000, (servesAgain - crashed) / 1_000_000,
                 stack.inspect(victim).at("/State/ExitCode").asText());
 
-        assertNothingLostOrCountedTwice(result, counted, "replica crash");
+        result.assertNoFailures("replica crash");
+        result.assertNothingResent("replica crash");
+        result.assertCounted(counted, 0, "replica crash");
     }
 
     /**
@@ -214,7 +205,7 @@ class ComposeScaleTest {
     private static void assertOnlyNoLiveUpstream502s(Result result, Set<String> removedAddresses, Instant logsFrom) {
         var other = result.failures().stream().filter(s -> s.status() != 502).limit(20).map(Sample::toString).toList();
         assertEquals(List.of(), other, "scale-down: failures other than 502 (" + result.failuresByStatus() + ")");
-        assertEquals(0, result.retried(), "scale-down: requests resent after nginx closed a kept-alive connection");
+        result.assertNothingResent("scale-down");
         List<AccessLine> logged = nginxAccessLog(logsFrom);
         List<AccessLine> failedAtNginx = logged.stream().filter(l -> l.status() / 100 != 2).toList();
         long clientSaw = result.failures().size();
@@ -292,34 +283,19 @@ class ComposeScaleTest {
         return System.nanoTime();
     }
 
+    /** A wait; a timeout says what the stack looked like then. */
     private static void awaitOrExplain(String what, Duration timeout, Callable<Boolean> condition) {
-        awaitOrExplain(what, timeout, condition, () -> "");
-    }
-
-    /** A wait, and on a timeout what the stack looked like then. */
-    private static void awaitOrExplain(String what, Duration timeout, Callable<Boolean> condition,
-            Callable<String> diagnosis) {
-        explained(() -> await(what, timeout).until(condition), () -> diagnosis.call() + "\n" + stack.diagnosis());
+        explained(() -> await(what, timeout).until(condition), stack::diagnosis);
     }
 
     // ---- HTTP ---------------------------------------------------------------------------------
 
     private static HttpResponse<String> get(String path) {
         try {
-            return http.send(HttpRequest.newBuilder(stack.uri(path)).timeout(Duration.ofSeconds(10)).GET().build(),
-                    HttpResponse.BodyHandlers.ofString());
+            return Http.get(stack.uri(path));
         } catch (IOException e) {
             throw new AssertionError("GET " + path + " failed: " + e, e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
         }
-    }
-
-    private static String header(HttpResponse<?> response, String name) {
-        String value = response.headers().firstValue(name).orElse(null);
-        assertNotNull(value, "no " + name + " header: " + response.headers().map());
-        return value.strip();
     }
 
     /** Sequential GET / from the test thread, with the bookkeeping the exact total needs. */
@@ -345,7 +321,8 @@ class ComposeScaleTest {
                     continue;
                 }
                 ok++;
-                served.merge(header(r, "X-Served-By"), 1, Integer::sum);
+                served.merge(r.headers().firstValue("X-Served-By")
+                        .orElseThrow(() -> new AssertionError("no X-Served-By: " + r.headers().map())), 1, Integer::sum);
             }
             return served;
         }
@@ -356,29 +333,6 @@ class ComposeScaleTest {
     }
 
     private static void awaitSteady(LoadClient load) {
-        awaitOrExplain("steady load (100 2xx)", RESOLVE_DEADLINE, () -> load.count(Sample::ok) >= 100, () -> {
-            var sofar = new Result(load.connections(), load.samples());
-            return "the load so far: " + sofar.samples().size() + " requests, " + sofar.ok() + " 2xx, non-2xx "
-                    + sofar.failuresByStatus() + ", first failures " + sofar.failures().stream().limit(5).toList();
-        });
-    }
-
-    /** Every request answered 2xx, Redis counted each once, and no two carried the same number. */
-    private static void assertNothingLostOrCountedTwice(Result result, long counted, String what) {
-        assertNoFailures(result, what);
-        assertEquals(result.ok(), counted, "Redis total growth vs 2xx seen");
-        assertEquals(0, result.duplicateCounts(), "2xx with a number another 2xx had");
-    }
-
-    private static void assertNoFailures(Result result, String what) {
-        assertEquals(List.of(), result.failures().stream().limit(20).map(Sample::toString).toList(),
-                what + ": failed requests (" + result.failuresByStatus() + ")");
-        assertEquals(0, result.retried(), what + ": requests resent after nginx closed a kept-alive connection");
-    }
-
-    private static String row(String name, Result r, long extra) {
-        return String.format("| %-26s | %d conn | %6d requests | %6d 2xx | non-2xx %-12s | %d resent | max %5d ms | Redis %+d vs 2xx |",
-                name, r.connections(), r.samples().size(), r.ok(), r.failuresByStatus().isEmpty() ? "0" : r.failuresByStatus(),
-                r.retried(), r.maxLatencyMillis(), extra);
+        load.awaitOk(100, RESOLVE_DEADLINE, stack::diagnosis);
     }
 }

@@ -53,7 +53,7 @@ final class ComposeStack implements Stack {
         var stack = new ComposeStack("vc-" + UUID.randomUUID().toString().substring(0, 8), Ports.freeBlock(1));
         long start = System.nanoTime();
         var up = stack.cli.docker(BUILD_TIMEOUT, DocCommands.UP);
-        System.out.printf("%s: exit %d after %d ms (project %s, port %d)%n", DocCommands.UP, up.exit(),
+        System.out.printf("%s: exit %d after %d ms (project %s, port %d)%n", DocCommands.UP, up.status(),
                 (System.nanoTime() - start) / 1_000_000, stack.project, stack.port);
         try {
             up.ok(DocCommands.UP);
@@ -71,7 +71,7 @@ final class ComposeStack implements Stack {
 
     /** {@code docker compose ps --format json}: one JSON object per line (Compose >= 2.21), or one array. */
     List<Container> ps(boolean all) {
-        String out = cli.docker(COMMAND_TIMEOUT, "compose ps --format json" + (all ? " -a" : "")).ok("compose ps").output();
+        String out = cli.docker(COMMAND_TIMEOUT, "compose ps --format json" + (all ? " -a" : "")).ok("compose ps").stdout();
         List<Container> containers = new ArrayList<>();
         for (String line : out.lines().filter(l -> l.startsWith("{") || l.startsWith("[")).toList()) {
             try {
@@ -99,7 +99,7 @@ final class ComposeStack implements Stack {
 
     /** {@code docker inspect}'s JSON of a container. */
     JsonNode inspect(String container) {
-        String out = cli.run(COMMAND_TIMEOUT, "inspect", container).ok("docker inspect " + container).output();
+        String out = cli.run(COMMAND_TIMEOUT, "inspect", container).ok("docker inspect " + container).stdout();
         try {
             return JSON.readTree(out).get(0);
         } catch (java.io.IOException e) {
@@ -166,9 +166,8 @@ final class ComposeStack implements Stack {
     /** Read inside Redis's container: {@code compose exec -T redis redis-cli GET}. */
     @Override
     public long redisTotal() {
-        List<String> lines = cli.docker(COMMAND_TIMEOUT, "compose exec -T redis redis-cli GET " + RedisVisits.TOTAL_KEY)
-                .ok("redis-cli GET").output().strip().lines().toList();
-        String value = lines.isEmpty() ? "" : lines.getLast().strip();
+        String value = cli.docker(COMMAND_TIMEOUT, "compose exec -T redis redis-cli GET " + RedisVisits.TOTAL_KEY)
+                .ok("redis-cli GET").stdout().strip();
         return value.isEmpty() ? 0 : Long.parseLong(value);
     }
 
@@ -187,8 +186,8 @@ final class ComposeStack implements Stack {
     public void close() {
         try {
             var down = cli.docker(COMMAND_TIMEOUT, DocCommands.DOWN_VOLUMES);
-            if (down.exit() != 0) {
-                System.out.println(DocCommands.DOWN_VOLUMES + " failed (exit " + down.exit() + "):\n" + down.output());
+            if (down.status() != 0) {
+                System.out.println(DocCommands.DOWN_VOLUMES + " failed (exit " + down.status() + "):\n" + down.output());
             }
         } finally {
             // Only what this stack created: the two images the build tagged with its project's name.

@@ -54,6 +54,6 @@ class ComposeStackTest extends StackPromisesTest {
         String volume = compose.project + "_redis-data";
         cli.run(ComposeStack.COMMAND_TIMEOUT, "volume", "inspect", volume).ok("the volume " + volume + " after compose down");
         cli.docker(ComposeStack.COMMAND_TIMEOUT, DocCommands.DOWN_VOLUMES).ok(DocCommands.DOWN_VOLUMES);
-        assertTrue(cli.run(ComposeStack.COMMAND_TIMEOUT, "volume", "inspect", volume).exit() != 0, volume + " after down -v");
+        assertTrue(cli.run(ComposeStack.COMMAND_TIMEOUT, "volume", "inspect", volume).status() != 0, volume + " after down -v");
     }
 }

@@ -2,12 +2,12 @@ package org.example.visitcounter.stack;
 
 import static org.example.visitcounter.stack.support.Waits.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -15,27 +15,32 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Function;
 import java.util.regex.Pattern;
+import java.util.stream.IntStream;
 import java.util.stream.Stream;
 import org.awaitility.core.ConditionTimeoutException;
+import org.example.visitcounter.RedisVisits;
 import org.example.visitcounter.Settings;
+import org.example.visitcounter.stack.support.Http;
 import org.example.visitcounter.stack.support.Ports;
 import org.example.visitcounter.stack.support.Processes;
 import org.example.visitcounter.stack.support.Project;
+import org.example.visitcounter.stack.support.RedisProcess;
 import redis.clients.jedis.Jedis;
 
 /**
  * One loopback stack (redis-server, the replica JVMs, nginx with the shipped config), started by
  * {@code scripts/local-stack.sh} on free ports: the same script people and the benchmark use.
+ *
+ * <p>As the shared promises' {@link Stack} ({@link #withOwnRedis()}), its Redis is a
+ * {@link RedisProcess} of the test's own (AOF fsync always), given to the script as REDIS_URL,
+ * because the script never restarts its own Redis.
  *
  * <p>Its state directory (pids, logs, generated nginx config, Redis data) stays under
  * {@code stack-tests/target/local-stack/} for a post-mortem. {@link #stop()} (or {@code close()})
@@ -48,7 +53,7 @@ import redis.clients.jedis.Jedis;
  * }
  * }</pre>
  */
-public final class LocalStack implements AutoCloseable {
+public final class LocalStack implements Stack {
     public static final Duration READY_TIMEOUT = Duration.ofSeconds(90);
     public static final Duration STOP_TIMEOUT = Duration.ofSeconds(60);
     private static final Pattern PORT_CLASH = Pattern.compile("(?i)already in use|failed to bind");
@@ -68,17 +73,20 @@ public final class LocalStack implements AutoCloseable {
     private final int webBasePort;
     private final int replicas;
     private final Set<Long> seenPids = new LinkedHashSet<>();
+    private final Map<String, Long> killed = new HashMap<>();
     private final Thread shutdownHook;
+    /** Null where the script runs Redis. */
+    private RedisProcess ownRedis;
     private boolean stopped;
 
-    private LocalStack(Process process, Path stateDir, Path output, int httpPort, int redisPort, int webBasePort,
-            int replicas) {
+    /** Ports: nginx on {@code base}, Redis on {@code base + 1}, the replicas from {@code base + 2}. */
+    private LocalStack(Process process, Path stateDir, int base, int replicas) {
         this.process = process;
         this.stateDir = stateDir;
-        this.output = output;
-        this.httpPort = httpPort;
-        this.redisPort = redisPort;
-        this.webBasePort = webBasePort;
+        this.output = stateDir.resolve("local-stack.out");
+        this.httpPort = base;
+        this.redisPort = base + 1;
+        this.webBasePort = base + 2;
         this.replicas = replicas;
         // If the test JVM goes away without close(), the script still stops everything it started.
         this.shutdownHook = new Thread(process::destroy, "local-stack-stop");
@@ -88,6 +96,19 @@ public final class LocalStack implements AutoCloseable {
     /** The default stack: three replicas, a Redis started by the script. */
     public static LocalStack start() {
         return start(Map.of());
+    }
+
+    /** The default stack with a Redis of the test's own, which it can stop, freeze and restart. */
+    public static LocalStack withOwnRedis() {
+        RedisProcess redis = RedisProcess.start("always");
+        try {
+            LocalStack stack = start(Map.of("REDIS_URL", redis.url()));
+            stack.ownRedis = redis;
+            return stack;
+        } catch (RuntimeException | Error e) {
+            redis.close();
+            throw e;
+        }
     }
 
     /**
@@ -110,9 +131,6 @@ public final class LocalStack implements AutoCloseable {
 
     private static LocalStack tryStart(Map<String, String> extraEnv, int replicas) {
         int base = Ports.freeBlock(replicas + 2);
-        int httpPort = base;
-        int redisPort = base + 1;
-        int webBasePort = base + 2;
         Path stateDir;
         try {
             Path parent = Project.root().resolve("stack-tests/target/local-stack");
@@ -122,18 +140,16 @@ public final class LocalStack implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        Path output = stateDir.resolve("local-stack.out");
-
         var builder = new ProcessBuilder("bash", Project.root().resolve("scripts/local-stack.sh").toString())
                 .redirectErrorStream(true)
-                .redirectOutput(output.toFile())
+                .redirectOutput(stateDir.resolve("local-stack.out").toFile())
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
         Map<String, String> env = builder.environment();
-        OWN_VARIABLES.forEach(env::remove);
-        env.put("JAVA_HOME", System.getProperty("java.home")); // the JDK running the tests (21+)
-        env.put("HTTP_PORT", Integer.toString(httpPort));
-        env.put("REDIS_PORT", Integer.toString(redisPort));
-        env.put("WEB_BASE_PORT", Integer.toString(webBasePort));
+        env.clear();
+        env.putAll(cleanEnvironment());
+        env.put("HTTP_PORT", Integer.toString(base));
+        env.put("REDIS_PORT", Integer.toString(base + 1));
+        env.put("WEB_BASE_PORT", Integer.toString(base + 2));
         env.put("STATE_DIR", stateDir.toString());
         env.putAll(extraEnv);
 
@@ -143,7 +159,7 @@ public final class LocalStack implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        var stack = new LocalStack(process, stateDir, output, httpPort, redisPort, webBasePort, replicas);
+        var stack = new LocalStack(process, stateDir, base, replicas);
         Path ready = stateDir.resolve("ready");
         try {
             await("local-stack.sh to report ready", READY_TIMEOUT).pollInterval(Duration.ofMillis(100))
@@ -160,7 +176,7 @@ public final class LocalStack implements AutoCloseable {
             }
             fail("local-stack.sh exited with status " + process.exitValue() + " before the stack was ready:\n" + out);
         }
-        stack.replicaNames().forEach(stack::pid); // record the first pids
+        stack.replicas().forEach(stack::pid); // record the first pids
         stack.pid("nginx");
         if (!extraEnv.containsKey("REDIS_URL")) {
             stack.pid("redis");
@@ -168,45 +184,35 @@ public final class LocalStack implements AutoCloseable {
         return stack;
     }
 
-    /** nginx: the stack's front door, {@code http://127.0.0.1:<HTTP_PORT>/}. */
-    public URI baseUri() {
-        return URI.create("http://127.0.0.1:" + httpPort + "/");
-    }
-
     /** A path through nginx, e.g. {@code uri("/api/visits")}. */
+    @Override
     public URI uri(String path) {
         return URI.create("http://127.0.0.1:" + httpPort + path);
     }
 
     /** {@code web-1} .. {@code web-N}. */
-    public List<String> replicaNames() {
-        var names = new ArrayList<String>();
-        for (int i = 1; i <= replicas; i++) {
-            names.add("web-" + i);
-        }
-        return names;
+    @Override
+    public List<String> replicas() {
+        return IntStream.rangeClosed(1, replicas).mapToObj(i -> "web-" + i).toList();
     }
 
     /** A replica directly, bypassing nginx: {@code http://127.0.0.1:<port>/}. */
     public URI replicaUri(String name) {
-        int index = replicaNames().indexOf(name);
+        int index = replicas().indexOf(name);
         if (index < 0) {
-            throw new IllegalArgumentException("no replica " + name + " in " + replicaNames());
+            throw new IllegalArgumentException("no replica " + name + " in " + replicas());
         }
         return URI.create("http://127.0.0.1:" + (webBasePort + index) + "/");
     }
 
+    /** Waits until the replica's own /readyz answers 200. */
+    public void awaitReady(String name, Duration timeout) {
+        URI readyz = replicaUri(name).resolve("/readyz");
+        await(name + " /readyz 200", timeout).until(() -> Http.status(readyz) == 200);
+    }
+
     public int httpPort() {
         return httpPort;
-    }
-
-    /** The port of the redis-server the script started (meaningless with REDIS_URL). */
-    public int redisPort() {
-        return redisPort;
-    }
-
-    public Path stateDir() {
-        return stateDir;
     }
 
     /** STATE_DIR/logs: redis.log, web-N.log, nginx.log (access log), nginx-error.log. */
@@ -251,17 +257,81 @@ public final class LocalStack implements AutoCloseable {
                 throw new IllegalArgumentException("pid " + pid + " is not a process of this stack");
             }
         }
-        run(List.of("kill", "-s", signal, Long.toString(pid)), 0);
+        Processes.Outcome kill = Processes.run(List.of("kill", "-s", signal, Long.toString(pid)));
+        assertEquals(0, kill.status(), () -> "kill -s " + signal + " " + pid + ": " + kill.output());
     }
 
     public static boolean isAlive(long pid) {
         return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
     }
 
-    /** Commands to this stack's Redis on a connection of their own (Jedis, 2 s timeout). */
-    public <T> T redis(Function<Jedis, T> commands) {
+    /** The test's own Redis ({@link #withOwnRedis()}). */
+    public RedisProcess ownRedis() {
+        if (ownRedis == null) {
+            throw new UnsupportedOperationException("this stack's Redis is the script's: start it withOwnRedis()");
+        }
+        return ownRedis;
+    }
+
+    @Override
+    public void killReplica(String name) {
+        long pid = pid(name);
+        killed.put(name, pid);
+        signal(pid, "KILL");
+    }
+
+    /** local-stack.sh's supervisor restarts a replica that died: waits for it, then for /readyz. */
+    @Override
+    public void startReplica(String name) {
+        Long old = killed.remove(name);
+        if (old == null) {
+            throw new IllegalStateException(name + " was not killed");
+        }
+        waitForPidChange(name, old, Duration.ofSeconds(30));
+        assertFalse(isAlive(old), name + "'s killed JVM (pid " + old + ") is still alive");
+        assertTrue(output().contains(name + " restarted"), this::output);
+        awaitReady(name, READY_TIMEOUT);
+    }
+
+    @Override
+    public void stopRedis() {
+        ownRedis().terminate();
+    }
+
+    @Override
+    public void startRedis() {
+        ownRedis().startAgain("always");
+    }
+
+    @Override
+    public void freezeRedis() {
+        ownRedis().freeze();
+    }
+
+    @Override
+    public void thawRedis() {
+        ownRedis().thaw();
+    }
+
+    @Override
+    public void restartKeepingData() {
+        stopRedis();
+        startRedis();
+    }
+
+    @Override
+    public void reloadNginx() {
+        signal(pid("nginx"), "HUP");
+    }
+
+    @Override
+    public long redisTotal() {
+        if (ownRedis != null) {
+            return ownRedis.total();
+        }
         try (var jedis = new Jedis("127.0.0.1", redisPort, 2000)) {
-            return commands.apply(jedis);
+            String value = jedis.get(RedisVisits.TOTAL_KEY);
+            return value == null ? 0 : Long.parseLong(value);
         }
     }
 
@@ -294,7 +364,13 @@ public final class LocalStack implements AutoCloseable {
 
     @Override
     public void close() {
-        stop();
+        try {
+            stop();
+        } finally {
+            if (ownRedis != null) {
+                ownRedis.close();
+            }
+        }
     }
 
     private Set<Long> allPids() {
@@ -339,28 +415,22 @@ public final class LocalStack implements AutoCloseable {
         forget();
     }
 
-    private static String run(List<String> command, int expectedStatus) {
-        Processes.Outcome outcome = Processes.run(command);
-        assertEquals(expectedStatus, outcome.status(), () -> String.join(" ", command) + ": " + outcome.output());
-        return outcome.output();
-    }
-
-    static void pause(Duration d) {
-        try {
-            Thread.sleep(d);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
-    }
-
     private static final class PortClash extends IllegalStateException {
         PortClash(String output) {
             super("a port was taken while the stack started:\n" + output);
         }
     }
 
-    /** For tests that want the script's environment for a one-off run (e.g. --check-nginx). */
+    /** For {@link Processes#run}: the stack's own variables removed, JAVA_HOME the tests' JDK, then {@code extra}. */
+    static Map<String, String> scriptEnvironment(Map<String, String> extra) {
+        var env = new HashMap<String, String>();
+        OWN_VARIABLES.forEach(name -> env.put(name, null));
+        env.put("JAVA_HOME", System.getProperty("java.home"));
+        env.putAll(extra);
+        return env;
+    }
+
+    /** The caller's environment without the stack's own variables, and JAVA_HOME the JDK running the tests (21+). */
     static Map<String, String> cleanEnvironment() {
         var env = new HashMap<>(System.getenv());
         OWN_VARIABLES.forEach(env::remove);

@@ -5,7 +5,7 @@ import java.util.List;
 
 /**
  * The whole stack (nginx, the web replicas, Redis) as the shared promises need it, whatever runs
- * it: {@link LoopbackStack} (scripts/local-stack.sh) or {@link ComposeStack} (compose.yaml on a
+ * it: {@link LocalStack} (scripts/local-stack.sh) or {@link ComposeStack} (compose.yaml on a
  * Docker engine). A backend that cannot do something throws {@link UnsupportedOperationException}.
  */
 interface Stack extends AutoCloseable {

@@ -7,8 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -19,11 +17,10 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.example.visitcounter.stack.support.Browser;
 import org.example.visitcounter.stack.support.LoadClient.Result;
-import org.example.visitcounter.stack.support.LoadClient.Sample;
+import org.example.visitcounter.stack.support.Http;
 import org.example.visitcounter.stack.support.LoadClient;
 import org.example.visitcounter.stack.support.PageViews;
 import org.example.visitcounter.stack.support.Project;
-import org.example.visitcounter.stack.support.Waits;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer.OrderAnnotation;
@@ -65,8 +62,6 @@ abstract class StackPromisesTest {
     private static final Pattern BODY_COUNT = Pattern.compile("id=\"count\">(\\d+)<");
 
     Stack stack;
-    final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-            .connectTimeout(Duration.ofSeconds(5)).build();
 
     /** Starts the backend's stack; skips the class where the backend is not available. */
     abstract Stack startStack();
@@ -74,23 +69,14 @@ abstract class StackPromisesTest {
     @BeforeAll
     void up() {
         stack = startStack();
-        awaitOrExplain("nginx to serve GET /api/visits with 200", RESOLVE_DEADLINE, () -> {
-            try {
-                return send("GET", "/api/visits").statusCode() == 200;
-            } catch (IOException e) {
-                return false;
-            }
-        });
+        awaitOrExplain("nginx to serve GET /api/visits with 200", RESOLVE_DEADLINE,
+                () -> Http.status(stack.uri("/api/visits")) == 200);
     }
 
     @AfterAll
     void down() {
-        try {
-            if (stack != null) {
-                stack.close();
-            }
-        } finally {
-            http.close();
+        if (stack != null) {
+            stack.close();
         }
     }
 
@@ -112,7 +98,7 @@ abstract class StackPromisesTest {
     @Test
     @Order(2)
     void sequentialVisitsRotateStrictlyOverTheReplicasAndCountUpByOne() throws Exception {
-        for (var response : PageViews.assertStrictRotation(http, stack.uri("/"), stack.replicas().size())) {
+        for (var response : PageViews.assertStrictRotation(stack.uri("/"), stack.replicas().size())) {
             assertEquals(header(response, "X-Served-By"), find(BODY_SERVED_BY, response.body()),
                     "the page names the replica in X-Served-By");
             assertEquals(header(response, "X-Visit-Count"), find(BODY_COUNT, response.body()), "the page shows X-Visit-Count");
@@ -187,12 +173,10 @@ abstract class StackPromisesTest {
             result = load.stop();
         }
         long counted = stack.redisTotal() - totalBefore;
-        System.out.printf("[%s kill] %s%n", getClass().getSimpleName(), figures(result, counted));
-        assertEquals(List.of(), result.failures().stream().limit(20).map(Sample::toString).toList(),
-                "failed requests (" + result.failuresByStatus() + ")");
-        assertEquals(0, result.retried(), "requests resent after nginx closed a kept-alive connection");
-        assertEquals(result.ok(), counted, "Redis total growth vs 2xx seen");
-        assertEquals(0, result.duplicateCounts(), "2xx with a number another 2xx had");
+        System.out.printf("[%s kill] %s%n", getClass().getSimpleName(), result.figures(counted));
+        result.assertNoFailures("replica killed");
+        result.assertNothingResent("replica killed");
+        result.assertCounted(counted, 0, "replica killed");
     }
 
     @Test
@@ -218,25 +202,14 @@ abstract class StackPromisesTest {
             result = load.stop();
         }
         long counted = stack.redisTotal() - totalBefore;
-        long extra = counted - result.ok();
         // Requests in flight while Redis went away that got no 2xx: Redis may have run their count
         // and gone before the reply left. At most one extra count each (README, "How it behaves").
         long ambiguous = result.failuresInFlight(stop, stopped);
         System.out.printf("[%s redis] %s; %d in flight at the stop got no 2xx%n", getClass().getSimpleName(),
-                figures(result, counted), ambiguous);
-
-        var wrong = result.failures().stream().filter(s -> s.status() != 503 || s.retryAfter() == null).limit(20)
-                .map(Sample::toString).toList();
-        assertEquals(List.of(), wrong, "failures other than 503 with Retry-After");
-        assertTrue(result.failures().size() > 0, "no 503 at all: did Redis stop?");
-        long limit = REQUEST_DEADLINE.plus(LATENCY_MARGIN).toMillis();
-        var slow = result.samples().stream().filter(s -> s.latencyMillis() > limit).limit(20).map(Sample::toString).toList();
-        assertEquals(List.of(), slow, "requests held past the deadline + margin (" + limit + " ms)");
-        assertEquals(0, result.retried(), "requests resent after nginx closed a kept-alive connection");
-        assertTrue(extra >= 0, "acknowledged counts lost: " + -extra);
-        assertTrue(extra <= ambiguous, "counted " + extra + " visits that got no 2xx; only " + ambiguous
-                + " requests were in flight while Redis stopped");
-        assertEquals(0, result.duplicateCounts(), "2xx with a number another 2xx had");
+                result.figures(counted), ambiguous);
+        result.assertOnly503WithRetryAfter(REQUEST_DEADLINE.plus(LATENCY_MARGIN), "Redis stopped");
+        result.assertNothingResent("Redis stopped");
+        result.assertCounted(counted, ambiguous, "Redis stopped");
     }
 
     @Test
@@ -246,26 +219,14 @@ abstract class StackPromisesTest {
         assertTrue(total > 0, "the earlier scenarios counted nothing");
         stack.restartKeepingData();
         assertEquals(total, stack.redisTotal(), "the count after Redis restarted");
-        awaitOrExplain("a visit counted after the restart", RESOLVE_DEADLINE, () -> {
-            try {
-                return send("GET", "/").statusCode() == 200;
-            } catch (IOException e) {
-                return false;
-            }
-        });
+        awaitOrExplain("a visit counted after the restart", RESOLVE_DEADLINE, () -> Http.status(stack.uri("/")) == 200);
         assertEquals(total + 1, stack.redisTotal(), "the first 2xx after the restart counts on top of the old total");
     }
 
     // ---- helpers ------------------------------------------------------------------------------
 
     HttpResponse<String> send(String method, String path) throws IOException {
-        try {
-            return http.send(HttpRequest.newBuilder(stack.uri(path)).timeout(Duration.ofSeconds(10))
-                    .method(method, HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
+        return Http.send(method, stack.uri(path));
     }
 
     /** What a failure should show beyond the wait's own message: the backend's state. */
@@ -278,14 +239,7 @@ abstract class StackPromisesTest {
     }
 
     private void awaitSteady(LoadClient load) {
-        explained(() -> await("steady load (100 2xx)", RESOLVE_DEADLINE).until(() -> load.count(Sample::ok) >= 100),
-                () -> "the load so far: " + new Result(CONNECTIONS, load.samples()).failuresByStatus() + "\n" + diagnosis());
-    }
-
-    private static String figures(Result r, long counted) {
-        return String.format("%d conn, %d requests, %d 2xx, non-2xx %s, %d resent, max %d ms, Redis %+d vs 2xx",
-                r.connections(), r.samples().size(), r.ok(), r.failuresByStatus(), r.retried(), r.maxLatencyMillis(),
-                counted - r.ok());
+        load.awaitOk(100, RESOLVE_DEADLINE, this::diagnosis);
     }
 
     private static void assertSecurityHeaders(HttpResponse<?> response) {

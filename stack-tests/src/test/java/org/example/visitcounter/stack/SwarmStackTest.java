@@ -3,13 +3,9 @@ package org.example.visitcounter.stack;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import java.io.File;
 import java.io.IOException;
 import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -24,14 +20,15 @@ import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ThreadLocalRandom;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Collectors;
 import org.awaitility.core.ConditionTimeoutException;
 import org.example.visitcounter.RedisVisits;
 import org.example.visitcounter.stack.support.DockerCli;
+import org.example.visitcounter.stack.support.Http;
 import org.example.visitcounter.stack.support.LoadClient;
 import org.example.visitcounter.stack.support.Ports;
+import org.example.visitcounter.stack.support.Processes;
 import org.example.visitcounter.stack.support.Project;
 import org.example.visitcounter.stack.support.Waits;
 import org.junit.jupiter.api.Tag;
@@ -89,11 +86,6 @@ class SwarmStackTest {
     @TempDir
     Path tmp;
 
-    private final HttpClient http = HttpClient.newBuilder()
-            .version(HttpClient.Version.HTTP_1_1)
-            .connectTimeout(Duration.ofSeconds(5))
-            .build();
-
     private String stack;
     private DockerCli cli;
     private Map<String, String> env;
@@ -102,7 +94,7 @@ class SwarmStackTest {
     @Test
     void deployServeAndRollingUpdateWithoutAFailedRequest() throws Exception {
         DockerCli.assumeEngine();
-        assumeTool("jq", "--version");
+        Processes.assumeTool("scripts/swarm-stack.sh needs it", "jq", "--version");
         String id = Long.toHexString(ThreadLocalRandom.current().nextLong() >>> 16);
         stack = "vcswarmtest" + id;
         int port = Ports.freeBlock(1);
@@ -118,7 +110,7 @@ class SwarmStackTest {
         List<String> images = List.of("swarm-test.invalid/visit-counter-web:" + env.get("TAG"),
                 "swarm-test.invalid/visit-counter-nginx:" + env.get("TAG"));
 
-        boolean gwbridgeExisted = cli.docker(COMMAND_TIMEOUT, "network inspect docker_gwbridge").exit() == 0;
+        boolean gwbridgeExisted = cli.docker(COMMAND_TIMEOUT, "network inspect docker_gwbridge").status() == 0;
         boolean initialized = joinSwarm();
         Throwable failure = null;
         try {
@@ -179,16 +171,10 @@ class SwarmStackTest {
     private Path testOverlay(String password) throws IOException {
         Path secret = tmp.resolve("redis_password.txt");
         Files.writeString(secret, password + "\n");
-        StringBuilder yaml = new StringBuilder()
-                .append("secrets:\n")
-                .append("  redis_password:\n")
-                .append("    file: ").append(secret.toAbsolutePath()).append('\n');
+        String yaml = "secrets:\n  redis_password:\n    file: " + secret.toAbsolutePath() + "\n";
         if (!kernelHasIpvs()) {
             figures.add("kernel without IPVS: redis endpoint_mode dnsrr");
-            yaml.append("services:\n")
-                    .append("  redis:\n")
-                    .append("    deploy:\n")
-                    .append("      endpoint_mode: dnsrr\n");
+            yaml += "services:\n  redis:\n    deploy:\n      endpoint_mode: dnsrr\n";
         }
         Path overlay = tmp.resolve("swarm-test.compose.yaml");
         Files.writeString(overlay, yaml);
@@ -227,7 +213,7 @@ class SwarmStackTest {
                 return false;
             }
             try {
-                HttpResponse<String> r = get(base.resolve("/api/visits"));
+                HttpResponse<String> r = Http.get(base.resolve("/api/visits"));
                 last.set(r.statusCode() + " from " + r.headers().firstValue("X-Served-By").orElse("?"));
                 if (r.statusCode() == 200) {
                     r.headers().firstValue("X-Served-By").ifPresent(seen::add);
@@ -319,12 +305,10 @@ class SwarmStackTest {
         figures.add(String.format("rolling update %s: %d requests during it, %d in all, %d 2xx, max latency %d ms,"
                 + " Redis +%d, served by %s", seconds(updateStart, updateEnd), during, result.samples().size(), ok,
                 result.maxLatencyMillis(), totalAfter - totalBefore, result.servedBy()));
-        assertEquals(0, result.retried(), "requests resent after nginx closed a kept-alive connection");
-        assertEquals(List.of(), result.failures(), "no request may fail during the rolling update; by status "
-                + result.failuresByStatus());
+        result.assertNoFailures("rolling update");
+        result.assertNothingResent("rolling update");
         assertTrue(during >= 20, "the client kept sending during the update: " + during + " requests");
-        assertEquals(totalAfter - totalBefore, ok, "Redis's total grew by exactly the 2xx responses");
-        assertEquals(0, result.duplicateCounts(), "no two 2xx got the same X-Visit-Count");
+        result.assertCounted(totalAfter - totalBefore, 0, "rolling update");
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -333,8 +317,8 @@ class SwarmStackTest {
     private void removeEverything(List<String> images, boolean initialized, boolean gwbridgeExisted) {
         List<String> problems = new ArrayList<>();
         String label = STACK_LABEL + stack;
-        DockerCli.Result rm = cli.docker(COMMAND_TIMEOUT, "stack rm " + stack);
-        if (rm.exit() != 0 && !rm.output().contains("Nothing found in stack")) {
+        Processes.Outcome rm = cli.docker(COMMAND_TIMEOUT, "stack rm " + stack);
+        if (rm.status() != 0 && !rm.output().contains("Nothing found in stack")) {
             problems.add("docker stack rm: " + rm.output());
         }
         long start = System.nanoTime();
@@ -348,8 +332,8 @@ class SwarmStackTest {
         }
         // Volumes outlive `docker stack rm` (Redis's data, nginx's tmpfs volumes): this stack's are the test's.
         for (String volume : lines(cli.docker(COMMAND_TIMEOUT, "volume ls -q --filter label=" + label).output())) {
-            DockerCli.Result r = cli.docker(COMMAND_TIMEOUT, "volume rm " + volume);
-            if (r.exit() != 0) {
+            Processes.Outcome r = cli.docker(COMMAND_TIMEOUT, "volume rm " + volume);
+            if (r.status() != 0) {
                 problems.add("docker volume rm " + volume + ": " + r.output());
             }
         }
@@ -358,23 +342,23 @@ class SwarmStackTest {
             problems.add("secrets of " + stack + " left: " + secrets);
         }
         for (String image : images) {
-            DockerCli.Result r = cli.docker(COMMAND_TIMEOUT, "image rm " + image);
-            if (r.exit() != 0 && !r.output().contains("No such image")) {
+            Processes.Outcome r = cli.docker(COMMAND_TIMEOUT, "image rm " + image);
+            if (r.status() != 0 && !r.output().contains("No such image")) {
                 problems.add("docker image rm " + image + ": " + r.output());
             }
         }
         if (initialized) {
-            DockerCli.Result leave = cli.docker(COMMAND_TIMEOUT, "swarm leave --force");
-            if (leave.exit() != 0) {
+            Processes.Outcome leave = cli.docker(COMMAND_TIMEOUT, "swarm leave --force");
+            if (leave.status() != 0) {
                 problems.add("docker swarm leave --force: " + leave.output());
             } else if (!gwbridgeExisted) {
                 // Made by `swarm init` for this test's swarm; unused once the swarm is gone, which
                 // the engine finishes tearing down (the ingress sandbox) after `leave` returns.
                 try {
-                    DockerCli.Result gwbridge = Waits.await("docker_gwbridge to lose its endpoints", REMOVE_DEADLINE)
+                    Processes.Outcome gwbridge = Waits.await("docker_gwbridge to lose its endpoints", REMOVE_DEADLINE)
                             .pollInterval(POLL).until(() -> cli.docker(COMMAND_TIMEOUT, "network rm docker_gwbridge"),
-                                    r -> r.exit() == 0 || !r.output().contains("active endpoints"));
-                    if (gwbridge.exit() != 0 && !gwbridge.output().contains("not found")) {
+                                    r -> r.status() == 0 || !r.output().contains("active endpoints"));
+                    if (gwbridge.status() != 0 && !gwbridge.output().contains("not found")) {
                         problems.add("docker network rm docker_gwbridge: " + gwbridge.output());
                     }
                 } catch (ConditionTimeoutException e) {
@@ -398,45 +382,10 @@ class SwarmStackTest {
 
     // ---------------------------------------------------------------------------------------------
 
-    private DockerCli.Result script(Duration timeout, String... args) throws IOException, InterruptedException {
-        Path root = Project.root();
-        List<String> command = new ArrayList<>(List.of(root.resolve("scripts/swarm-stack.sh").toString()));
+    private Processes.Outcome script(Duration timeout, String... args) {
+        List<String> command = new ArrayList<>(List.of(Project.root().resolve("scripts/swarm-stack.sh").toString()));
         command.addAll(Arrays.asList(args));
-        return exec(timeout, command);
-    }
-
-    private DockerCli.Result exec(Duration timeout, List<String> command) throws IOException, InterruptedException {
-        Path log = Files.createTempFile(tmp, "exec-", ".log");
-        ProcessBuilder builder = new ProcessBuilder(command)
-                .directory(Project.root().toFile())
-                .redirectErrorStream(true)
-                .redirectOutput(log.toFile())
-                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
-        builder.environment().putAll(env);
-        Process process = builder.start();
-        if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
-            process.destroyForcibly().waitFor();
-            fail(String.join(" ", command) + " did not finish within " + timeout + ":\n" + Files.readString(log));
-        }
-        return new DockerCli.Result(process.exitValue(), Files.readString(log));
-    }
-
-    private static void assumeTool(String... command) {
-        boolean runs;
-        try {
-            Process p = new ProcessBuilder(command).redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-            runs = p.waitFor(20, TimeUnit.SECONDS) && p.exitValue() == 0;
-        } catch (IOException e) {
-            runs = false;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
-        if (!runs && "true".equals(System.getenv("CI"))) {
-            fail(command[0] + " is missing, and in CI every Docker test must run (apt-get install " + command[0] + ")");
-        }
-        assumeTrue(runs, command[0] + " is not installed (scripts/swarm-stack.sh needs it)");
+        return Processes.run(timeout, command, env);
     }
 
     /** Service name -> "running/desired" of this stack. */
@@ -463,8 +412,8 @@ class SwarmStackTest {
         if (!ids.isEmpty()) {
             List<String> command = new ArrayList<>(List.of("inspect", "--format", "{{.Config.Hostname}}"));
             command.addAll(ids);
-            DockerCli.Result r = cli.run(COMMAND_TIMEOUT, command.toArray(String[]::new));
-            if (r.exit() == 0) { // a container may go between ps and inspect: then ask again on the next poll
+            Processes.Outcome r = cli.run(COMMAND_TIMEOUT, command.toArray(String[]::new));
+            if (r.status() == 0) { // a container may go between ps and inspect: then ask again on the next poll
                 names.addAll(lines(r.output()));
             }
         }
@@ -488,11 +437,6 @@ class SwarmStackTest {
     private long total(String redis) {
         String value = redisCli(redis, "GET", RedisVisits.TOTAL_KEY);
         return value.isEmpty() ? 0 : Long.parseLong(value);
-    }
-
-    private HttpResponse<String> get(URI uri) throws IOException, InterruptedException {
-        return http.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(10)).GET().build(),
-                HttpResponse.BodyHandlers.ofString());
     }
 
     /** A wait polling every {@link #POLL}; on a timeout, with what {@code state} says then. */
@@ -528,6 +472,4 @@ class SwarmStackTest {
     private static String seconds(long startNanos, long endNanos) {
         return String.format("%.1f s", (endNanos - startNanos) / 1e9);
     }
-
-    // ---------------------------------------------------------------------------------------------
 }

@@ -1,11 +1,9 @@
 package org.example.visitcounter.stack.support;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -13,7 +11,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
+import org.example.visitcounter.stack.support.Processes.Outcome;
 
 /**
  * The docker CLI as a user runs it: the commands README.md shows, word for word, in the
@@ -22,13 +20,6 @@ import java.util.concurrent.TimeUnit;
  * COMPOSE_PROJECT_NAME and HTTP_PORT, so that a test never touches a stack a developer runs.
  */
 public final class DockerCli {
-    public record Result(int exit, String output) {
-        public Result ok(String what) {
-            assertEquals(0, exit, what + " failed:\n" + output);
-            return this;
-        }
-    }
-
     private final Map<String, String> env;
 
     public DockerCli(Map<String, String> env) {
@@ -42,7 +33,7 @@ public final class DockerCli {
     public static void assumeEngine() {
         boolean answers;
         try {
-            answers = new DockerCli(Map.of()).run(Duration.ofSeconds(20), "info").exit() == 0;
+            answers = new DockerCli(Map.of()).run(Duration.ofSeconds(20), "info").status() == 0;
         } catch (RuntimeException e) {
             answers = false;
         }
@@ -54,48 +45,26 @@ public final class DockerCli {
     }
 
     /** {@code docker} with these words (split on blanks), e.g. "compose up --build -d --wait". */
-    public Result docker(Duration timeout, String commandLine) {
+    public Outcome docker(Duration timeout, String commandLine) {
         return run(timeout, commandLine.strip().split("\\s+"));
     }
 
-    public Result run(Duration timeout, String... words) {
-        try {
-            Path log = Files.createTempFile("docker-", ".log");
-            try {
-                // A short command reads nothing: stdin at its end from the start.
-                Process process = builder(log, words)
-                        .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
-                if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
-                    process.destroyForcibly().waitFor();
-                    fail("docker " + String.join(" ", words) + " did not finish within " + timeout + ":\n"
-                            + Files.readString(log));
-                }
-                return new Result(process.exitValue(), Files.readString(log));
-            } finally {
-                Files.deleteIfExists(log);
-            }
-        } catch (IOException e) {
-            throw new IllegalStateException("cannot run docker " + String.join(" ", words), e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
+    public Outcome run(Duration timeout, String... words) {
+        List<String> command = new ArrayList<>(List.of("docker"));
+        command.addAll(Arrays.asList(words));
+        return Processes.run(timeout, command, env);
     }
 
     /** Starts a long-running docker command (compose watch), its output to {@code log}. */
     public Process start(Path log, String commandLine) throws IOException {
-        return builder(log, commandLine.strip().split("\\s+")).start();
-    }
-
-    private ProcessBuilder builder(Path log, String... words) {
         List<String> command = new ArrayList<>(List.of("docker"));
-        command.addAll(Arrays.asList(words));
+        command.addAll(Arrays.asList(commandLine.strip().split("\\s+")));
         ProcessBuilder builder = new ProcessBuilder(command)
                 .directory(Project.root().toFile())
                 .redirectErrorStream(true)
                 .redirectOutput(log.toFile());
         builder.environment().putAll(env);
-        return builder;
+        return builder.start();
     }
 
     /** The environment of a throw-away Compose project: its own name and a free nginx port. */

@@ -1,5 +1,9 @@
 package org.example.visitcounter.stack.support;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -7,7 +11,6 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -15,6 +18,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.Predicate;
@@ -142,13 +146,24 @@ public final class LoadClient implements AutoCloseable {
         return String.valueOf(e.getMessage()).contains("received no bytes");
     }
 
-    public int connections() {
-        return connections;
-    }
-
     /** The requests finished so far. */
     public List<Sample> samples() {
         return List.copyOf(samples);
+    }
+
+    /** The requests finished so far, with the figures of {@link Result}. */
+    public Result result() {
+        return new Result(connections, samples());
+    }
+
+    /**
+     * Waits until {@code n} requests got a 2xx: the load is steady. A timeout says what the load
+     * saw so far, and what {@code more} says then.
+     */
+    public void awaitOk(long n, Duration timeout, Callable<String> more) {
+        Waits.explained(() -> Waits.await(n + " 2xx (steady load)", timeout).until(() -> count(Sample::ok) >= n),
+                () -> "the load so far: " + samples.size() + " requests, non-2xx " + result().failuresByStatus()
+                        + ", first failures " + result().failures().stream().limit(5).toList() + "\n" + more.call());
     }
 
     /** How many finished requests match, so far (for awaiting progress under load). */
@@ -173,7 +188,7 @@ public final class LoadClient implements AutoCloseable {
                 throw new IllegalStateException(worker.getName() + " did not finish its request in time");
             }
         }
-        return new Result(connections, samples());
+        return result();
     }
 
     @Override
@@ -224,19 +239,52 @@ public final class LoadClient implements AutoCloseable {
             return names;
         }
 
-        /** The X-Visit-Count of every 2xx. */
-        public List<Long> visitCounts() {
-            return samples.stream().filter(Sample::ok).map(Sample::visitCount).toList();
+        /** No request failed: every one got a 2xx. */
+        public void assertNoFailures(String what) {
+            assertEquals(List.of(), failures().stream().limit(20).map(Sample::toString).toList(),
+                    what + ": failed requests (" + failuresByStatus() + ")");
+        }
+
+        /**
+         * While Redis was away: only 503 with Retry-After (never 500/502/504 or a reset), at least
+         * one of them, and no answer slower than {@code limit} (the request deadline plus a margin).
+         */
+        public void assertOnly503WithRetryAfter(Duration limit, String what) {
+            assertEquals(List.of(), failures().stream().filter(s -> s.status() != 503 || s.retryAfter() == null)
+                    .limit(20).map(Sample::toString).toList(), what + ": failures other than 503 with Retry-After");
+            assertFalse(failures().isEmpty(), what + ": no 503 at all: did the fault happen?");
+            assertEquals(List.of(), samples.stream().filter(s -> s.latencyMillis() > limit.toMillis()).limit(20)
+                    .map(Sample::toString).toList(), what + ": answers slower than " + limit.toMillis() + " ms");
+        }
+
+        /** nginx stayed up, so it closed no connection under a request: nothing had to be resent. */
+        public void assertNothingResent(String what) {
+            assertEquals(0, retried(), what + ": requests resent after nginx closed a kept-alive connection");
+        }
+
+        /**
+         * Redis counted every 2xx, and beyond them at most {@code ambiguous} visits (requests cut
+         * off by a fault after Redis may have counted them; 0: exactly the 2xx), and no number was
+         * handed out twice.
+         */
+        public void assertCounted(long counted, long ambiguous, String what) {
+            long extra = counted - ok();
+            assertTrue(extra >= 0, what + ": acknowledged counts lost: " + -extra);
+            assertTrue(extra <= ambiguous, what + ": counted " + extra + " visits that got no 2xx; only " + ambiguous
+                    + " requests were in flight at the fault");
+            assertEquals(0, duplicateCounts(), what + ": 2xx with a number another 2xx had");
+        }
+
+        /** One line of figures, for the test's output. */
+        public String figures(long counted) {
+            return String.format("%d conn, %d requests, %d 2xx, non-2xx %s, %d resent, max %d ms, Redis %+d vs 2xx",
+                    connections, samples.size(), ok(), failuresByStatus(), retried(), maxLatencyMillis(), counted - ok());
         }
 
         /** How many 2xx carried a number another 2xx also carried (0: every visit has its own number). */
         public long duplicateCounts() {
-            return duplicates(visitCounts());
-        }
-
-        public static long duplicates(Collection<Long> numbers) {
             var seen = new HashMap<Long, Integer>();
-            numbers.forEach(n -> seen.merge(n, 1, Integer::sum));
+            samples.stream().filter(Sample::ok).forEach(s -> seen.merge(s.visitCount(), 1, Integer::sum));
             return seen.values().stream().mapToLong(c -> c - 1).sum();
         }
     }

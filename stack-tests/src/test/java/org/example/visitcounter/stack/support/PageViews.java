@@ -4,10 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.io.IOException;
 import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -24,14 +21,13 @@ public final class PageViews {
     private PageViews() {}
 
     /** Five rounds of page views over {@code replicas}; returns their responses, in order. */
-    public static List<HttpResponse<String>> assertStrictRotation(HttpClient http, URI base, int replicas)
-            throws IOException, InterruptedException {
+    public static List<HttpResponse<String>> assertStrictRotation(URI base, int replicas) throws IOException {
         var pages = new ArrayList<HttpResponse<String>>();
         for (int i = 0; i < 5 * replicas; i++) {
             for (int j = 0; j < i % 3; j++) {
-                send(http, base.resolve(OTHERS.get((i + j) % OTHERS.size())));
+                Http.get(base.resolve(OTHERS.get((i + j) % OTHERS.size())));
             }
-            var page = send(http, base.resolve("/"));
+            var page = Http.get(base.resolve("/"));
             assertEquals(200, page.statusCode(), page::body);
             pages.add(page);
         }
@@ -46,10 +42,6 @@ public final class PageViews {
             assertEquals(counts.get(i - 1) + 1, counts.get(i), "each page view counts exactly one: " + counts);
         }
         return pages;
-    }
-
-    private static HttpResponse<String> send(HttpClient http, URI uri) throws IOException, InterruptedException {
-        return http.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
     }
 
     public static String header(HttpResponse<?> response, String name) {

@@ -1,32 +1,95 @@
 package org.example.visitcounter.stack.support;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
-/** Short commands (kill, cp) run to their end. */
+/** Commands run to their end, in the repository root, with a deadline: the tests' one ProcessBuilder. */
 public final class Processes {
     private Processes() {}
 
-    /** What a command exited with and printed (stdout and stderr together). */
-    public record Outcome(int status, String output) {}
+    /** What a command exited with and printed. */
+    public record Outcome(int status, String stdout, String stderr) {
+        /** Both streams, stderr after stdout, for messages. */
+        public String output() {
+            return stdout + (stderr.isEmpty() ? "" : (stdout.isEmpty() ? "" : "\n") + stderr);
+        }
 
-    /** Runs {@code command} to its end (30 s at most) and returns its exit status and output. */
+        /** Fails the test unless the command exited 0. */
+        public Outcome ok(String what) {
+            assertEquals(0, status, () -> what + " failed:\n" + output());
+            return this;
+        }
+    }
+
+    /** Short commands (kill, cp, getconf): 30 s at most, the test's own environment. */
     public static Outcome run(List<String> command) {
+        return run(Duration.ofSeconds(30), command, Map.of());
+    }
+
+    /**
+     * Skips the calling test where {@code command} (a tool's version, say) does not exit 0, except
+     * in CI (CI=true), where every test must run: there a missing tool fails the test.
+     */
+    public static void assumeTool(String why, String... command) {
+        boolean runs;
         try {
-            Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (!p.waitFor(30, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                fail(String.join(" ", command) + " did not finish");
+            runs = run(List.of(command)).status() == 0;
+        } catch (UncheckedIOException e) {
+            runs = false;
+        }
+        if (!runs && "true".equals(System.getenv("CI"))) {
+            fail(command[0] + " is missing, and in CI every test must run (" + why + ")");
+        }
+        assumeTrue(runs, command[0] + " is not installed (" + why + ")");
+    }
+
+    /**
+     * Runs {@code command} with stdin at its end, the environment changed by {@code env} (a
+     * null value removes the variable), and fails the test if it takes longer than {@code timeout}
+     * (after a SIGTERM, then a SIGKILL a minute later).
+     */
+    public static Outcome run(Duration timeout, List<String> command, Map<String, String> env) {
+        try {
+            Path out = Files.createTempFile("process-", ".out");
+            Path err = Files.createTempFile("process-", ".err");
+            try {
+                var builder = new ProcessBuilder(command).directory(Project.root().toFile())
+                        .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                        .redirectOutput(out.toFile()).redirectError(err.toFile());
+                env.forEach((name, value) -> {
+                    if (value == null) {
+                        builder.environment().remove(name);
+                    } else {
+                        builder.environment().put(name, value);
+                    }
+                });
+                Process process = builder.start();
+                if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                    process.destroy(); // SIGTERM first: a script stops what it started
+                    if (!process.waitFor(60, TimeUnit.SECONDS)) {
+                        process.destroyForcibly().waitFor();
+                    }
+                    fail(String.join(" ", command) + " did not finish within " + timeout + ":\n"
+                            + Files.readString(out) + Files.readString(err));
+                }
+                return new Outcome(process.exitValue(), Files.readString(out), Files.readString(err));
+            } finally {
+                Files.deleteIfExists(out);
+                Files.deleteIfExists(err);
             }
-            return new Outcome(p.exitValue(), out);
         } catch (IOException e) {
-            throw new UncheckedIOException(e);
+            throw new UncheckedIOException("cannot run " + String.join(" ", command), e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException(e);

@@ -66,10 +66,6 @@ public final class RedisProcess implements AutoCloseable {
         return "redis://127.0.0.1:" + port;
     }
 
-    public long pid() {
-        return process.pid();
-    }
-
     /** Starts redis-server again (after a kill or stop) on the same port and directory; returns once it answers PING. */
     public void startAgain(String appendfsync) {
         if (process != null && process.isAlive()) {
