@@ -50,7 +50,7 @@ import org.junit.jupiter.api.io.TempDir;
 @Tag("docker")
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ComposeDevLoopTest {
-    private static final String WATCH = DocCommands.WATCH;
+    private static final String DEV_UP = DocCommands.DEV_UP;
     private static final String DOWN = DocCommands.DEV_FILES + "down -v";
     private static final Duration START = Duration.ofMinutes(10);
     private static final int REPLICAS = 3;
@@ -67,6 +67,7 @@ class ComposeDevLoopTest {
 
     private static DockerCli docker;
     private static Process watch;
+    private static String watchCommand;
     private static Path watchLog;
     private static URI base;
     private static int jdwp;
@@ -85,21 +86,56 @@ class ComposeDevLoopTest {
         env.put("JDWP_PORTS", jdwp + "-" + (jdwp + REPLICAS - 1));
         docker = new DockerCli(env);
         base = URI.create("http://127.0.0.1:" + httpPort);
-        watchLog = tmp.resolve("watch.log");
-        watch = docker.start(watchLog, WATCH);
+        // The standalone form first, on a stack started apart (docs/development.md), then the attached form.
+        docker.docker(START, DEV_UP).ok("`docker " + DEV_UP + "`");
+        startWatching("watch.log", DocCommands.DEV_WATCH);
+    }
+
+    /** Starts a watch form; Compose starts watching once the stack is up, and a change before that would be missed. */
+    private static void startWatching(String logName, String command) throws IOException {
+        watchLog = tmp.resolve(logName);
+        watchCommand = command;
+        watch = docker.start(watchLog, command);
         awaitTrue(START, "nginx serving GET /api/visits", () -> status("/api/visits") == 200);
-        // Compose starts watching once the stack is up; a change before that would be missed.
         awaitTrue(Duration.ofSeconds(60), "compose watch watching", () -> log().contains("Watch enabled"));
+    }
+
+    private static void stopWatching() throws InterruptedException {
+        watch.destroy();
+        watch.waitFor();
     }
 
     @AfterAll
     static void stop() throws Exception {
         if (watch != null) {
-            watch.destroy();
-            watch.waitFor();
+            stopWatching();
         }
         if (docker != null) {
             docker.docker(Duration.ofMinutes(2), DOWN).ok("compose down");
+        }
+    }
+
+    @Test
+    @Order(-1)
+    void theStandaloneWatchServesAnEditAndTheBannerNamesACompileError() throws Exception {
+        try {
+            String marker = "visited (" + System.nanoTime() + ")";
+            editAndUndo("a method body (standalone watch)", "a method body, undone (standalone watch)",
+                    new Change().replace(PAGE, LABEL, LABEL.replace("visited", marker)),
+                    Sighting.onThePage(marker), Sighting.offThePage(marker));
+            try (var edit = Edit.append(PAGE, "\nclass DevLoopBroken { oops }\n")) {
+                long saved = System.nanoTime();
+                // The standalone watch shows Compose's sync log, not the replicas': the page is where the error shows.
+                awaitTrue(Duration.ofSeconds(30), "the banner stylesheet naming the error as file:line:",
+                        () -> body("/dev-server/banner.css").matches("(?s).*VisitPage\\.java:\\d+: .*"));
+                System.out.printf("dev loop: compile error on the page after %.1f s (standalone watch); its file:line:"
+                        + " in watch's own output: %s%n", (System.nanoTime() - saved) / 1e9,
+                        log().matches("(?s).*VisitPage\\.java:\\d+: .*") ? "yes" : "no (Compose's sync log only)");
+            }
+            awaitTrue(Duration.ofSeconds(30), "no banner after the fix", ComposeDevLoopTest::noBannerFromAnyReplica);
+        } finally {
+            stopWatching();
+            startWatching("up-watch.log", DocCommands.WATCH);
         }
     }
 
@@ -225,15 +261,7 @@ class ComposeDevLoopTest {
                     () -> log().matches("(?s).*VisitPage\\.java:\\d+: .*"));
         }
         saved = System.nanoTime();
-        // Gone from every replica: a few answers in a row without it (round robin over 3).
-        awaitTrue(Duration.ofSeconds(30), "no banner after the fix", () -> {
-            for (int i = 0; i < 2 * REPLICAS; i++) {
-                if (body("/dev-server/banner.css").contains("VisitPage.java")) {
-                    return false;
-                }
-            }
-            return true;
-        });
+        awaitTrue(Duration.ofSeconds(30), "no banner after the fix", ComposeDevLoopTest::noBannerFromAnyReplica);
         System.out.printf("dev loop: banner gone %.1f s after the fix%n", (System.nanoTime() - saved) / 1e9);
     }
 
@@ -432,6 +460,16 @@ class ComposeDevLoopTest {
         }
     }
 
+    /** Gone from every replica: a few answers in a row without it (round robin over 3). */
+    private static boolean noBannerFromAnyReplica() {
+        for (int i = 0; i < 2 * REPLICAS; i++) {
+            if (body("/dev-server/banner.css").contains("VisitPage.java")) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     private static Set<String> webContainerIds() {
         String out = docker.docker(Duration.ofSeconds(30), DocCommands.DEV_FILES + "ps -q web")
                 .ok("compose ps").output();
@@ -474,7 +512,7 @@ class ComposeDevLoopTest {
 
     /** Fails at once, with all its output, if compose watch exits; on a timeout, with the end of its output. */
     private static void awaitTrue(Duration within, String what, Callable<Boolean> condition) {
-        explained(() -> await(what, within).failFast(what + ": `docker " + WATCH + "` exited", () -> !watch.isAlive())
+        explained(() -> await(what, within).failFast(what + ": `docker " + watchCommand + "` exited", () -> !watch.isAlive())
                 .until(condition), () -> {
             String log = log();
             return watch.isAlive() ? "compose watch's last output:\n" + log.substring(Math.max(0, log.length() - 4000))
