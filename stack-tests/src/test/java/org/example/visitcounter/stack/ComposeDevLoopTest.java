@@ -41,11 +41,13 @@ import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The development loop of README.md on the real engine: {@code docker compose -f compose.yaml -f
- * dev.compose.yaml up --build --watch}, then edits of the repository's own files as a developer
- * makes them, each undone afterwards: a stylesheet (sync), a Java source (sync, then each dev
- * replica's dev server reloads it in its running JVM), a compile error (banner on the page) and the
- * pom (rebuild).
+ * The development loop of docs/development.md on the real engine, in both forms on one stack: first
+ * {@code up --build -d --wait} then the standalone {@code watch}, then {@code up --build --watch}.
+ * Edits of the repository's own files as a developer makes them, each undone afterwards: a
+ * stylesheet (sync); each Java or resource edit kind of #14 (a method body, a new class, a deleted
+ * class, a changed signature, the Lua script, logback.xml), which each dev replica's dev server
+ * reloads in its running JVM, timed until every replica serves it while a client refreshes every
+ * 100 ms; a compile error (banner on the page); and the pom (rebuild).
  */
 @Tag("docker")
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -77,7 +79,7 @@ class ComposeDevLoopTest {
             .build();
 
     @BeforeAll
-    static void startWatch() throws Exception {
+    static void startStackThenWatch() throws Exception {
         DockerCli.assumeEngine();
         int httpPort = Ports.freeBlock(1);
         jdwp = Ports.freeBlock(REPLICAS);
