@@ -346,7 +346,8 @@ class ComposeDevLoopTest {
                 return refresher.matching;
             }
             Set<String> replicas = new HashSet<>();
-            logSinceSave.lines().map(l -> l.replaceAll("\u001B\\[[0-9;]*m", ""))
+            // Without the terminal codes Compose writes around its lines (colours, erase line).
+            logSinceSave.lines().map(l -> l.replaceAll("\u001B\\[[0-9;]*[A-Za-z]", ""))
                     .filter(l -> l.contains("dev-server: build") && buildLine.test(l))
                     .map(REPLICA::matcher).filter(Matcher::find).forEach(m -> replicas.add(m.group(1)));
             return replicas;
