@@ -105,7 +105,7 @@ class DocsTest {
     void theDockerCommandsTheTestsRunAreTheOnesTheDocsShow() throws IOException {
         Map<String, List<String>> shown = Map.of(
                 "README.md", List.of(DocCommands.UP, DocCommands.DOWN),
-                "docs/development.md", List.of(DocCommands.WATCH),
+                "docs/development.md", List.of(DocCommands.WATCH, DocCommands.DEV_UP, DocCommands.DEV_WATCH),
                 "docs/production.md", List.of(DocCommands.PROD_BUILD, DocCommands.PROD_PUSH, DocCommands.PROD_UP,
                         DocCommands.SCALE_TO_5));
         for (var page : shown.entrySet()) {

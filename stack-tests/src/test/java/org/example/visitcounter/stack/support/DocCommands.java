@@ -19,6 +19,8 @@ public final class DocCommands {
     // docs/development.md.
     public static final String DEV_FILES = "compose -f compose.yaml -f dev.compose.yaml ";
     public static final String WATCH = DEV_FILES + "up --build --watch";
+    public static final String DEV_UP = DEV_FILES + "up --build -d --wait";
+    public static final String DEV_WATCH = DEV_FILES + "watch";
 
     // docs/production.md: build, push, pull and up with the prod overlay.
     public static final String PROD_FILES = "compose -f compose.yaml -f prod.compose.yaml ";
