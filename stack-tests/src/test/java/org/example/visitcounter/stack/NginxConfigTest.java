@@ -5,20 +5,18 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
+import org.example.visitcounter.stack.support.Http;
 import org.example.visitcounter.stack.support.Processes;
 import org.example.visitcounter.stack.support.Project;
 import org.junit.jupiter.api.Test;
@@ -35,26 +33,18 @@ class NginxConfigTest {
     private static final Path ROOT = Project.root();
     private static final Path TEMPLATE = ROOT.resolve("nginx/upstream.conf.template");
 
-    record Result(int status, String output) {}
-
-    /** {@code root}/scripts/local-stack.sh --check-nginx: generate the configuration and run nginx -t on it. */
-    private static Result checkNginx(Path root, Path stateDir, Map<String, String> env) throws Exception {
-        var builder = new ProcessBuilder("bash", root.resolve("scripts/local-stack.sh").toString(), "--check-nginx")
-                .redirectErrorStream(true);
-        builder.environment().clear();
-        builder.environment().putAll(LocalStack.cleanEnvironment());
-        builder.environment().put("STATE_DIR", stateDir.toString());
-        builder.environment().putAll(env);
-        Process p = builder.start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "nginx -t did not finish");
-        return new Result(p.exitValue(), out);
+    /** scripts/local-stack.sh --check-nginx: generate the configuration and run nginx -t on it. */
+    private static Processes.Outcome checkNginx(Path stateDir, Map<String, String> settings) {
+        var env = new HashMap<>(settings);
+        env.put("STATE_DIR", stateDir.toString());
+        return Processes.run(Duration.ofSeconds(60), List.of("bash", "scripts/local-stack.sh", "--check-nginx"),
+                LocalStack.scriptEnvironment(env));
     }
 
     @ParameterizedTest(name = "NGINX_BALANCE={0} NGINX_RATE_LIMIT={1}")
     @CsvSource({"round_robin, off", "round_robin, on", "least_conn, off", "ip_hash, on"})
     void theShippedProxyConfPassesNginxTest(String balance, String rateLimit, @TempDir Path state) throws Exception {
-        var result = checkNginx(ROOT, state, Map.of("NGINX_BALANCE", balance, "NGINX_RATE_LIMIT", rateLimit,
+        var result = checkNginx(state, Map.of("NGINX_BALANCE", balance, "NGINX_RATE_LIMIT", rateLimit,
                 "HTTP_PORT", "18080", "WEB_BASE_PORT", "19001"));
         assertEquals(0, result.status(), result.output());
         assertTrue(result.output().contains("test is successful"), result.output());
@@ -72,22 +62,21 @@ class NginxConfigTest {
 
     @Test
     void anInvalidSettingIsRefusedBeforeNginxRuns(@TempDir Path state) throws Exception {
-        var result = checkNginx(ROOT, state, Map.of("NGINX_BALANCE", "random"));
+        var result = checkNginx(state, Map.of("NGINX_BALANCE", "random"));
         assertEquals(1, result.status(), result.output());
         assertTrue(result.output().contains("round_robin"), "lists the valid choices: " + result.output());
-        assertEquals(1, checkNginx(ROOT, state, Map.of("NGINX_RATE_LIMIT", "yes")).status());
+        assertEquals(1, checkNginx(state, Map.of("NGINX_RATE_LIMIT", "yes")).status());
     }
 
     @Test
     void theLoopbackUpstreamsUseTheImagesZoneKeepaliveAndPeerSettings(@TempDir Path state) throws Exception {
-        assertEquals(0, checkNginx(ROOT, state, Map.of()).status());
+        assertEquals(0, checkNginx(state, Map.of()).status());
         // The image's upstreams as its entrypoint renders them (peers.envsh sourced, then envsubst),
         // with their includes where nginx/Dockerfile copies them (/etc/nginx/X is nginx/X); on
         // loopback, one server a replica in its place.
-        var render = Processes.run(List.of("bash", "-c", "source \"$0/peers.envsh\" && NGINX_BALANCE=round_robin"
-                + " NGINX_RATE_LIMIT=off envsubst < \"$0/upstream.conf.template\"", ROOT.resolve("nginx").toString()));
-        assertEquals(0, render.status(), render.output());
-        String rendered = render.output().replace("/etc/nginx/", ROOT.resolve("nginx") + "/");
+        String rendered = Processes.run(List.of("bash", "-c", "source nginx/peers.envsh && NGINX_BALANCE=round_robin"
+                + " NGINX_RATE_LIMIT=off envsubst < nginx/upstream.conf.template")).ok("rendering the template").stdout()
+                .replace("/etc/nginx/", ROOT.resolve("nginx") + "/");
         String loopback = Files.readString(state.resolve("nginx/upstream.conf"));
         for (String name : List.of("web", "web_other")) {
             List<String> image = upstream(name, rendered);
@@ -128,14 +117,12 @@ class NginxConfigTest {
 
     @Test
     void theRateLimitAnswers429PerClientWhenSwitchedOn() throws Exception {
-        var http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
         try (var stack = LocalStack.start(Map.of("REPLICAS", "1", "NGINX_RATE_LIMIT", "on"))) {
             int ok = 0;
             int limited = 0;
             // 20 requests/s with bursts of 40: back-to-back requests exceed that quickly.
             for (int i = 0; i < 120 && limited < 5; i++) {
-                var response = http.send(HttpRequest.newBuilder(stack.uri("/api/visits")).build(),
-                        HttpResponse.BodyHandlers.ofString());
+                var response = Http.get(stack.uri("/api/visits"));
                 if (response.statusCode() == 429) {
                     limited++;
                     assertTrue(response.headers().firstValue("X-Served-By").isEmpty(), "answered by nginx");
@@ -149,8 +136,7 @@ class NginxConfigTest {
             assertTrue(limited >= 5, "then the limit answers 429: " + limited);
             // nginx's own health endpoint is never limited: the container healthcheck must not fail.
             for (int i = 0; i < 10; i++) {
-                assertEquals(200, http.send(HttpRequest.newBuilder(stack.uri("/nginx-health")).build(),
-                        HttpResponse.BodyHandlers.discarding()).statusCode());
+                assertEquals(200, Http.status(stack.uri("/nginx-health")));
             }
             String errors = Files.readString(stack.logs().resolve("nginx-error.log"));
             assertTrue(errors.contains("limiting requests"), "nginx logs the limited requests");
