@@ -51,6 +51,8 @@ final class Compiler {
     private final Path shared;
     private final String release;
     private final String wiring;
+    /** What else the output depends on: the libraries (names and sizes) and --release. */
+    private final String against;
     private final JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
     private final StandardJavaFileManager files = javac.getStandardFileManager(null, Locale.ROOT, StandardCharsets.UTF_8);
 
@@ -67,12 +69,16 @@ final class Compiler {
         }
         Files.createDirectories(shared);
         // The libraries only: the project's classes come from the sources, never from a (stale) jar.
-        files.setLocation(StandardLocation.CLASS_PATH, Stream.of(System.getProperty("java.class.path").split(File.pathSeparator))
+        List<File> libraries = Stream.of(System.getProperty("java.class.path").split(File.pathSeparator))
                 .filter(entry -> !entry.isBlank() && !holdsProjectClasses(Path.of(entry)))
-                .map(File::new).toList());
+                .map(File::new).toList();
+        files.setLocation(StandardLocation.CLASS_PATH, libraries);
+        // A replica of a rebuilt image (a pom edit) must not load classes compiled against other jars.
+        this.against = "--release " + release + " " + libraries.stream()
+                .map(f -> f.getName() + ":" + f.length()).collect(Collectors.joining(" "));
     }
 
-    /** The sources' content (compose sync keeps the host's mtimes, so not by time). */
+    /** The sources' content (compose sync keeps the host's mtimes, so not by time) and what they compile against. */
     String fingerprint() throws IOException {
         MessageDigest digest = sha256();
         for (Path root : List.of(java, resources)) {
@@ -87,6 +93,7 @@ final class Compiler {
             }
         }
         digest.update(wiring.getBytes(StandardCharsets.UTF_8));
+        digest.update(against.getBytes(StandardCharsets.UTF_8));
         return HexFormat.of().formatHex(digest.digest(), 0, 12);
     }
 

@@ -77,6 +77,28 @@ class DevServerReloadTest {
     }
 
     @Test
+    void aBuildIsReusedOnlyAgainstTheSameLibrariesAndRelease() throws Exception {
+        // A replica of an image rebuilt for a pom edit shares the volume with the old builds.
+        Path shared = tmp.resolve("shared");
+        String same = new Compiler(sources.resolve("java"), sources.resolve("resources"), shared, "21").fingerprint();
+        assertEquals(same, new Compiler(sources.resolve("java"), sources.resolve("resources"), shared, "21").fingerprint());
+        assertFalse(same.equals(new Compiler(sources.resolve("java"), sources.resolve("resources"), shared, "25").fingerprint()),
+                "another --release");
+        String classPath = System.getProperty("java.class.path");
+        try {
+            Path added = tmp.resolve("added-1.0.jar");
+            try (var jar = new java.util.zip.ZipOutputStream(Files.newOutputStream(added))) {
+                jar.putNextEntry(new java.util.zip.ZipEntry("added/Added.class"));
+            }
+            System.setProperty("java.class.path", classPath + java.io.File.pathSeparator + added);
+            assertFalse(same.equals(new Compiler(sources.resolve("java"), sources.resolve("resources"), shared, "21").fingerprint()),
+                    "one library more");
+        } finally {
+            System.setProperty("java.class.path", classPath);
+        }
+    }
+
+    @Test
     void aCompileErrorKeepsTheOldCodeServingAndSaysWhere() throws Exception {
         edit(HEALTH, "ctx.result(\"ok\") oops");
         assertTrue(dev.reloadIfChanged());
