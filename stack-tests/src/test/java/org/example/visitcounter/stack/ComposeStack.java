@@ -146,16 +146,6 @@ final class ComposeStack implements Stack {
         cli.docker(COMMAND_TIMEOUT, "compose start redis").ok("docker compose start redis");
     }
 
-    @Override
-    public void freezeRedis() {
-        cli.docker(COMMAND_TIMEOUT, "compose pause redis").ok("docker compose pause redis");
-    }
-
-    @Override
-    public void thawRedis() {
-        cli.docker(COMMAND_TIMEOUT, "compose unpause redis").ok("docker compose unpause redis");
-    }
-
     /** {@code docker compose down}, which keeps the volumes, then up again. */
     @Override
     public void restartKeepingData() {

@@ -21,6 +21,8 @@ import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.Consumer;
+import java.util.function.LongSupplier;
 import java.util.function.Predicate;
 
 /**
@@ -275,6 +277,13 @@ public final class LoadClient implements AutoCloseable {
             assertEquals(0, duplicateCounts(), what + ": 2xx with a number another 2xx had");
         }
 
+        /** Nothing failed, nothing was resent, and Redis counted exactly the 2xx, each with its own number. */
+        public void assertLossless(long counted, String what) {
+            assertNoFailures(what);
+            assertNothingResent(what);
+            assertCounted(counted, 0, what);
+        }
+
         /** One line of figures, for the test's output. */
         public String figures(long counted) {
             return String.format("%d conn, %d requests, %d 2xx, non-2xx %s, %d resent, max %d ms, Redis %+d vs 2xx",
@@ -286,6 +295,55 @@ public final class LoadClient implements AutoCloseable {
             var seen = new HashMap<Long, Integer>();
             samples.stream().filter(Sample::ok).forEach(s -> seen.merge(s.visitCount(), 1, Integer::sum));
             return seen.values().stream().mapToLong(c -> c - 1).sum();
+        }
+    }
+
+    /**
+     * The scaffold of every fault scenario: {@code connections} workers on {@code base} until
+     * {@code steady} 2xx, the strike, then {@code then} (which may wait on the load's progress),
+     * then the load stopped, letting every request finish, and Redis's {@code total} read again.
+     * A wait that times out says what the load saw and what {@code diagnosis} says.
+     */
+    public record Scenario(URI base, int connections, long steady, LongSupplier total, Callable<String> diagnosis) {
+        public static final Duration STEADY_DEADLINE = Duration.ofSeconds(30);
+
+        public Run run(String name, Runnable strike, Consumer<LoadClient> then) {
+            long before = total.getAsLong();
+            long loadStart = System.nanoTime();
+            try (var load = start(base, connections)) {
+                load.awaitOk(steady, STEADY_DEADLINE, diagnosis);
+                long faultAt = System.nanoTime();
+                strike.run();
+                long struckAt = System.nanoTime();
+                then.accept(load);
+                Result result = load.stop();
+                var run = new Run(name, result, total.getAsLong() - before, loadStart, faultAt, struckAt);
+                System.out.println(name + ": " + result.figures(run.counted()));
+                return run;
+            }
+        }
+    }
+
+    /** One scenario: what the load saw, Redis's growth over it, and when (System.nanoTime) the fault struck. */
+    public record Run(String name, Result result, long counted, long loadStart, long faultAt, long struckAt) {
+        /** Failed requests in flight while the fault struck: Redis may have counted them, then gone before replying. */
+        public long ambiguous() {
+            return result.failuresInFlight(faultAt, struckAt);
+        }
+
+        /** A replica or nginx struck: see {@link Result#assertLossless}. */
+        public void assertLossless() {
+            result.assertLossless(counted, name);
+        }
+
+        /**
+         * Redis struck: only 503 with Retry-After, none slower than {@code limit}, nothing resent,
+         * and Redis counted the 2xx plus at most the {@link #ambiguous} requests.
+         */
+        public void assertOutage(Duration limit) {
+            result.assertOnly503WithRetryAfter(limit, name);
+            result.assertNothingResent(name);
+            result.assertCounted(counted, ambiguous(), name);
         }
     }
 }
