@@ -35,9 +35,9 @@ import java.util.function.Predicate;
  * nginx's worst case (a 5 s read timeout, up to 3 attempts within 7 s), so a timeout here would be
  * a real hang, recorded as an error and never silently dropped.
  *
- * <p>Paced ({@link #paced}): one connection, a request every {@code pace} (none overlapping: a
- * slow one delays the next), for a load that must not crowd a machine busy with something else
- * (a rolling update); bounded by {@link #MAX_PACED_RUN}, then it stops by itself.
+ * <p>Paced (a {@link Scenario} with a {@code pace}): one connection, a request every {@code pace}
+ * (none overlapping: a slow one delays the next), for a load that must not crowd a machine busy
+ * with something else (a rolling update); bounded by {@link #MAX_PACED_RUN}, then it stops by itself.
  *
  * <p>Two of three requests are {@code GET /}, one is {@code POST /api/visits}: the POST exercises
  * nginx's {@code non_idempotent} failover.
@@ -87,11 +87,6 @@ public final class LoadClient implements AutoCloseable {
     /** Starts {@code connections} workers against {@code base} (nginx's URL), back to back. */
     public static LoadClient start(URI base, int connections) {
         return start(new LoadClient(base, connections, null));
-    }
-
-    /** One worker, a request every {@code pace}. */
-    public static LoadClient paced(URI base, Duration pace) {
-        return start(new LoadClient(base, 1, pace));
     }
 
     private static LoadClient start(LoadClient load) {
@@ -299,18 +294,25 @@ public final class LoadClient implements AutoCloseable {
     }
 
     /**
-     * The scaffold of every fault scenario: {@code connections} workers on {@code base} until
+     * The scaffold of every fault scenario: {@code connections} workers on {@code base} (one
+     * request every {@code pace} on each, where it is not null) until
      * {@code steady} 2xx, the strike, then {@code then} (which may wait on the load's progress),
      * then the load stopped, letting every request finish, and Redis's {@code total} read again.
      * A wait that times out says what the load saw and what {@code diagnosis} says.
      */
-    public record Scenario(URI base, int connections, long steady, LongSupplier total, Callable<String> diagnosis) {
+    public record Scenario(URI base, int connections, Duration pace, long steady, LongSupplier total,
+            Callable<String> diagnosis) {
         public static final Duration STEADY_DEADLINE = Duration.ofSeconds(30);
+
+        /** Back to back. */
+        public Scenario(URI base, int connections, long steady, LongSupplier total, Callable<String> diagnosis) {
+            this(base, connections, null, steady, total, diagnosis);
+        }
 
         public Run run(String name, Runnable strike, Consumer<LoadClient> then) {
             long before = total.getAsLong();
             long loadStart = System.nanoTime();
-            try (var load = start(base, connections)) {
+            try (var load = start(new LoadClient(base, connections, pace))) {
                 load.awaitOk(steady, STEADY_DEADLINE, diagnosis);
                 long faultAt = System.nanoTime();
                 strike.run();
