@@ -24,6 +24,7 @@ import java.util.concurrent.locks.LockSupport;
 import java.util.function.Consumer;
 import java.util.function.LongSupplier;
 import java.util.function.Predicate;
+import org.example.visitcounter.Settings;
 
 /**
  * Steady load with exact bookkeeping: {@code connections} workers, each with its own HTTP/1.1
@@ -328,6 +329,14 @@ public final class LoadClient implements AutoCloseable {
 
     /** One scenario: what the load saw, Redis's growth over it, and when (System.nanoTime) the fault struck. */
     public record Run(String name, Result result, long counted, long loadStart, long faultAt, long struckAt) {
+        /** The replicas' defaults (web-app Settings), as the stacks run them. */
+        public static final Settings DEFAULTS = Settings.fromEnv(Map.of("REPLICA_NAME", "load"));
+        /**
+         * The slowest answer allowed while Redis is away: REQUEST_DEADLINE_MS, then 503, plus 1 s
+         * for the 503 itself, nginx and a loaded 2-core machine.
+         */
+        public static final Duration OUTAGE_LIMIT = DEFAULTS.retry().deadline().plusSeconds(1);
+
         /** Failed requests in flight while the fault struck: Redis may have counted them, then gone before replying. */
         public long ambiguous() {
             return result.failuresInFlight(faultAt, struckAt);
@@ -339,11 +348,11 @@ public final class LoadClient implements AutoCloseable {
         }
 
         /**
-         * Redis struck: only 503 with Retry-After, none slower than {@code limit}, nothing resent,
-         * and Redis counted the 2xx plus at most the {@link #ambiguous} requests.
+         * Redis struck: only 503 with Retry-After, none slower than {@link #OUTAGE_LIMIT}, nothing
+         * resent, and Redis counted the 2xx plus at most the {@link #ambiguous} requests.
          */
-        public void assertOutage(Duration limit) {
-            result.assertOnly503WithRetryAfter(limit, name);
+        public void assertOutage() {
+            result.assertOnly503WithRetryAfter(OUTAGE_LIMIT, name);
             result.assertNothingResent(name);
             result.assertCounted(counted, ambiguous(), name);
         }
