@@ -9,7 +9,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.regex.Matcher;
@@ -128,13 +127,7 @@ abstract class StackPromisesTest {
                 }
                 String seen = (cacheDisabled ? "cache disabled" : "cache on") + ": served by " + servedBy + ", counts " + counts;
                 System.out.printf("[%s browser] %s%n", getClass().getSimpleName(), seen);
-                assertEquals(replicas, new HashSet<>(servedBy.subList(0, replicas)).size(), seen);
-                for (int i = 1; i < servedBy.size(); i++) {
-                    assertEquals(counts.get(i - 1) + 1, counts.get(i), "each load counts one: " + seen);
-                    if (i >= replicas) {
-                        assertEquals(servedBy.get(i - replicas), servedBy.get(i), "strict rotation: " + seen);
-                    }
-                }
+                PageViews.assertRotation(servedBy, counts, replicas);
                 assertEquals(List.of(), browser.consoleErrors(), seen);
             }
             for (String scheme : List.of("light", "dark")) {

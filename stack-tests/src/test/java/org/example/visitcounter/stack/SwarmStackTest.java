@@ -337,8 +337,8 @@ class SwarmStackTest {
             return "";
         }
         return "docker stack ps " + stack + ":\n" + cli.docker(COMMAND_TIMEOUT, "stack ps --no-trunc " + stack).output()
-                + "\nnginx's last log lines:\n" + tail(cli.docker(COMMAND_TIMEOUT, "service logs --raw " + stack + "_nginx")
-                .output(), 30);
+                + "\nnginx's last log lines:\n" + cli.docker(COMMAND_TIMEOUT, "service logs --raw --tail 30 " + stack + "_nginx")
+                .output();
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -409,11 +409,6 @@ class SwarmStackTest {
 
     private static List<String> lines(String output) {
         return output.lines().map(String::strip).filter(l -> !l.isEmpty()).toList();
-    }
-
-    private static String tail(String text, int n) {
-        List<String> all = text.lines().toList();
-        return String.join("\n", all.subList(Math.max(0, all.size() - n), all.size()));
     }
 
     private static String seconds(long startNanos) {
