@@ -20,6 +20,7 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.regex.Matcher;
@@ -57,7 +58,7 @@ class BadInputTest {
 
     @BeforeAll
     static void startStack() {
-        stack = LocalStack.start();
+        stack = LocalStack.withOwnRedis();
         targets = List.of(new Target("nginx", stack.httpPort()), new Target("web-1", stack.replicaUri("web-1").getPort()));
     }
 
@@ -175,8 +176,9 @@ class BadInputTest {
 
     /** Null when the reply is acceptable for this entry and target, else what is wrong. */
     private static String judge(BadRequest bad, Target target, Reply reply) {
-        if (LEAK.matcher(reply.text()).find()) {
-            return "leaks \"" + matched(LEAK, reply.text()) + "\"";
+        Matcher leak = LEAK.matcher(reply.text());
+        if (leak.find()) {
+            return "leaks \"" + leak.group() + "\"";
         }
         if (reply.bytes().length == 0) {
             return reply.timedOut() ? "no answer within " + READ_TIMEOUT.toSeconds() + " s and still open" : null; // closed
@@ -194,11 +196,6 @@ class BadInputTest {
         return "status " + status;
     }
 
-    private static String matched(Pattern p, String text) {
-        Matcher m = p.matcher(text);
-        return m.find() ? m.group() : "";
-    }
-
     // ---- raw HTTP -----------------------------------------------------------------------------
 
     private record Target(String name, int port) {}
@@ -214,14 +211,9 @@ class BadInputTest {
             return m.find() ? Integer.parseInt(m.group(1)) : -1;
         }
 
+        /** An X-Visit-Count header before the end of the headers. */
         boolean visitCounted() {
-            return VISIT_COUNT.matcher(headers()).find();
-        }
-
-        String headers() {
-            String t = text();
-            int end = t.indexOf("\r\n\r\n");
-            return end < 0 ? t : t.substring(0, end);
+            return VISIT_COUNT.matcher(text().split("\r\n\r\n", 2)[0]).find();
         }
 
         String summary() {
@@ -234,7 +226,7 @@ class BadInputTest {
 
         String excerpt() {
             String t = text().replace("\r", "\\r").replace("\n", "\\n");
-            return t.length() > 400 ? t.substring(0, 400) + "..." : t;
+            return t.substring(0, Math.min(400, t.length())) + (t.length() > 400 ? "..." : "");
         }
     }
 
@@ -349,10 +341,7 @@ class BadInputTest {
         /** Parses the corpus format described at the top of the resource. */
         static List<BadRequest> load(String resource) {
             String text;
-            try (InputStream in = BadInputTest.class.getResourceAsStream(resource)) {
-                if (in == null) {
-                    throw new IllegalStateException(resource + " is missing from the test class path");
-                }
+            try (InputStream in = Objects.requireNonNull(BadInputTest.class.getResourceAsStream(resource), resource)) {
                 text = new String(in.readAllBytes(), StandardCharsets.UTF_8);
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
@@ -394,17 +383,14 @@ class BadInputTest {
                     continue;
                 }
                 char e = s.charAt(++i);
-                switch (e) {
-                    case 'r' -> out.write('\r');
-                    case 'n' -> out.write('\n');
-                    case 't' -> out.write('\t');
-                    case '0' -> out.write(0);
-                    case '\\' -> out.write('\\');
-                    case 'x' -> {
-                        out.write(Integer.parseInt(s.substring(i + 1, i + 3), 16));
-                        i += 2;
-                    }
-                    default -> throw new IllegalArgumentException("unknown escape \\" + e + " in " + spec);
+                int simple = "rnt0\\".indexOf(e);
+                if (simple >= 0) {
+                    out.write("\r\n\t\0\\".charAt(simple));
+                } else if (e == 'x') {
+                    out.write(Integer.parseInt(s.substring(i + 1, i + 3), 16));
+                    i += 2;
+                } else {
+                    throw new IllegalArgumentException("unknown escape \\" + e + " in " + spec);
                 }
             }
             return out.toByteArray();

@@ -2,7 +2,6 @@ package org.example.visitcounter.stack;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -69,45 +68,31 @@ class ComposeLintTest {
     }
 
     private void assertLintClean(List<String> files) throws Exception {
-        Path root = Project.root();
-        Path dclint = root.resolve("node_modules/.bin/dclint");
-        if (!Files.isRegularFile(dclint)) {
-            fail(dclint + " is missing: run `npm ci` in " + root + " (it installs dclint from package.json)");
-        }
-        for (String file : files) {
-            assertTrue(Files.isRegularFile(root.resolve(file)), "missing compose file " + root.resolve(file));
-        }
+        Path dclint = Project.root().resolve("node_modules/.bin/dclint");
+        assertTrue(Files.isRegularFile(dclint), dclint + " is missing: run `npm ci` (it installs dclint from package.json)");
+        files.forEach(file -> assertTrue(Files.isRegularFile(Project.root().resolve(file)), "missing compose file " + file));
         Path report = tmp.resolve("dclint-report.json");
-        List<String> command = new ArrayList<>(List.of(dclint.toString(), "--formatter", "json", "--output-file",
-                report.toString()));
+        List<String> command = new ArrayList<>(List.of(dclint.toString(), "--formatter", "json", "--output-file", report.toString()));
         command.addAll(files);
         // In the repository root, where dclint looks for .dclintrc.
         Outcome run = Processes.run(Duration.ofMinutes(2), command, Map.of());
-        int exit = run.status();
-        String output = run.output();
-        if (!Files.isRegularFile(report)) {
-            fail("dclint wrote no report (exit " + exit + ", is Node.js >= 20 on the PATH?); output:\n" + output);
-        }
-
+        assertTrue(Files.isRegularFile(report), "dclint wrote no report (exit " + run.status()
+                + ", is Node.js >= 20 on the PATH?); output:\n" + run.output());
         JsonNode results = new ObjectMapper().readTree(report.toFile());
-        assertTrue(results.isArray(), "unexpected dclint report: " + results);
         assertEquals(files.size(), results.size(), "one result per file expected: " + results);
-        StringBuilder problems = new StringBuilder();
-        int errors = 0;
-        int warnings = 0;
+        var problems = new StringBuilder();
         for (JsonNode result : results) {
-            errors += result.path("errorCount").asInt();
-            warnings += result.path("warningCount").asInt();
             for (JsonNode message : result.path("messages")) {
                 problems.append(String.format("%n  %s:%d  %s  %s  (%s)", result.path("filePath").asText(),
                         message.path("line").asInt(), message.path("type").asText(), message.path("message").asText(),
                         message.path("rule").asText()));
             }
         }
-        assertEquals(0, errors, "dclint errors in " + files + ":" + problems);
-        assertEquals(0, warnings, "dclint warnings in " + files
-                + " (fix them, many with `node_modules/.bin/dclint --fix <file>`, or relax the rule in .dclintrc"
-                + " with the reason next to it):" + problems);
-        assertEquals(0, exit, "dclint exited " + exit + "; output:\n" + output);
+        // Errors and warnings alike: fix them (many with `node_modules/.bin/dclint --fix <file>`), or
+        // relax the rule in .dclintrc with the reason next to it.
+        assertEquals("0 errors, 0 warnings", results.findValues("errorCount").stream().mapToInt(JsonNode::asInt).sum()
+                + " errors, " + results.findValues("warningCount").stream().mapToInt(JsonNode::asInt).sum() + " warnings",
+                "dclint on " + files + ":" + problems);
+        assertEquals(0, run.status(), "dclint exited " + run.status() + "; output:\n" + run.output());
     }
 }

@@ -27,6 +27,7 @@ import org.example.visitcounter.stack.support.DockerCli;
 import org.example.visitcounter.stack.support.Http;
 import org.example.visitcounter.stack.support.PageViews;
 import org.example.visitcounter.stack.support.Ports;
+import org.example.visitcounter.stack.support.Processes;
 import org.example.visitcounter.stack.support.Project;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -235,14 +236,7 @@ class ComposeProdTest {
                   addr: 127.0.0.1:%d
                 """.formatted(tmp.resolve("registry-data"), port));
         Path log = tmp.resolve("registry.log");
-        try {
-            registryProcess = new ProcessBuilder("docker-registry", "serve", config.toString())
-                    .redirectErrorStream(true)
-                    .redirectOutput(log.toFile())
-                    .start();
-        } catch (IOException e) {
-            throw new IOException("docker-registry is missing: apt-get install docker-registry", e);
-        }
+        registryProcess = Processes.start(List.of("docker-registry", "serve", config.toString()), Map.of(), log); // apt-get install docker-registry
         explained(() -> await("docker-registry to answer on port " + port, Duration.ofSeconds(30))
                 .failFast("docker-registry on port " + port + " exited", () -> !registryProcess.isAlive())
                 .ignoreExceptionsInstanceOf(IOException.class)

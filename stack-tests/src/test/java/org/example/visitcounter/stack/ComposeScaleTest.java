@@ -21,11 +21,11 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import org.example.visitcounter.stack.support.DocCommands;
-import org.example.visitcounter.stack.support.LoadClient.Result;
-import org.example.visitcounter.stack.support.LoadClient.Sample;
 import org.example.visitcounter.stack.support.Http;
-import org.example.visitcounter.stack.support.LoadClient;
-import org.example.visitcounter.stack.support.Waits;
+import org.example.visitcounter.stack.support.LoadClient.Result;
+import org.example.visitcounter.stack.support.LoadClient.Run;
+import org.example.visitcounter.stack.support.LoadClient.Sample;
+import org.example.visitcounter.stack.support.LoadClient.Scenario;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer.OrderAnnotation;
@@ -55,7 +55,6 @@ class ComposeScaleTest {
     private static final Duration RESOLVE_DEADLINE = Duration.ofSeconds(30);
 
     private static ComposeStack stack;
-    private static final List<String> figures = new ArrayList<>();
 
     @BeforeAll
     static void up() {
@@ -65,12 +64,9 @@ class ComposeScaleTest {
 
     @AfterAll
     static void down() {
-        if (stack == null) {
-            return; // skipped: no engine
+        if (stack != null) { // null: skipped, no engine
+            stack.close();
         }
-        System.out.println("ComposeScaleTest, project " + stack.project + ": the scenarios under load");
-        figures.forEach(System.out::println);
-        stack.close();
     }
 
     @Test
@@ -98,47 +94,36 @@ class ComposeScaleTest {
         Map<String, List<String>> addresses = new TreeMap<>();
         five.forEach(id -> addresses.put(id, upstreamAddresses(id)));
         Instant logsFrom = Instant.now().minusSeconds(1);
-        Set<String> three;
-        long downReturned;
-        long settled;
-        Result result;
-        try (var load = LoadClient.start(stack.uri("/"), CONNECTIONS)) {
-            awaitSteady(load);
-            long scaleDown = System.nanoTime();
-            stack.cli.docker(ComposeStack.COMMAND_TIMEOUT, DocCommands.SCALE_TO_3).ok(DocCommands.SCALE_TO_3);
-            downReturned = System.nanoTime();
-            System.out.printf("[3 scale] scale 5->3: command %d ms%n", (downReturned - scaleDown) / 1_000_000);
-            three = containerIds("web");
-            assertEquals(REPLICAS, three.size(), "web containers after --scale web=3: " + three);
-            assertTrue(five.containsAll(three), "scaling down removes replicas, it starts none: " + three + " of " + five);
-            // Past a re-resolve (valid=1s) and a fail_timeout (5s), with margin (10 s): nginx has let go
-            // of the removed replicas, and every remaining one keeps getting traffic.
-            Set<String> remaining = three;
-            long from = downReturned;
-            awaitOrExplain("the load spread over the 3 remaining replicas", RESOLVE_DEADLINE,
-                    () -> System.nanoTime() - from > Duration.ofSeconds(10).toNanos()
-                            && remaining.stream().allMatch(r -> load.count(s -> s.ok() && r.equals(s.servedBy())
-                                    && s.startNanos() > from) >= 20));
-            settled = System.nanoTime();
-            result = load.stop();
-        }
-        long afterDown = downReturned;
-        Set<String> servedAfter = result.samples().stream().filter(s -> s.ok() && s.startNanos() > afterDown)
+        Set<String> three = new TreeSet<>();
+        Run run = new Scenario(stack.uri("/"), CONNECTIONS, 100, stack::redisTotal, stack::diagnosis).run(
+                "[3 scale] 5->3 under load", () -> stack.cli.docker(ComposeStack.COMMAND_TIMEOUT, DocCommands.SCALE_TO_3)
+                        .ok(DocCommands.SCALE_TO_3), load -> {
+                    long from = System.nanoTime();
+                    three.addAll(containerIds("web"));
+                    assertEquals(REPLICAS, three.size(), "web containers after --scale web=3: " + three);
+                    assertTrue(five.containsAll(three), "scaling down removes replicas, it starts none: " + three + " of " + five);
+                    // Past a re-resolve (valid=1s) and a fail_timeout (5s), with margin (10 s): nginx has let go
+                    // of the removed replicas, and every remaining one keeps getting traffic.
+                    awaitOrExplain("the load spread over the 3 remaining replicas", RESOLVE_DEADLINE,
+                            () -> System.nanoTime() - from > Duration.ofSeconds(10).toNanos()
+                                    && three.stream().allMatch(r -> load.count(s -> s.ok() && r.equals(s.servedBy())
+                                            && s.startNanos() > from) >= 20));
+                    System.out.printf("[3 scale] the load spread over the 3 remaining %d ms after the command returned%n",
+                            (System.nanoTime() - from) / 1_000_000);
+                });
+        Result result = run.result();
+        Set<String> servedAfter = result.samples().stream().filter(s -> s.ok() && s.startNanos() > run.struckAt())
                 .map(Sample::servedBy).collect(Collectors.toSet());
         // Nothing else is running now: sequential requests show nginx's rotation itself.
-        Set<String> remaining = three;
         awaitOrExplain("nginx's rotation over exactly the 3 remaining replicas (9 sequential GET /)", RESOLVE_DEADLINE,
-                () -> sequential.round(9).equals(each(remaining, 3)));
+                () -> sequential.round(9).equals(each(three, 3)));
         long counted = stack.redisTotal() - totalBefore;
         long acknowledged = sequential.ok + result.ok();
-        String row = "3 scale 5->3 under load: " + result.figures(counted - sequential.ok);
-        figures.add(row);
-        System.out.printf("[3 scale] %s; load spread over the 3 remaining %d ms after the command returned; "
-                + "Redis +%d for %d 2xx (%d sequential, %d under load)%n", row, (settled - downReturned) / 1_000_000,
-                counted, acknowledged, sequential.ok, result.ok());
+        System.out.printf("[3 scale] scale 5->3: command %d ms; Redis +%d for %d 2xx (%d sequential, %d under load)%n",
+                (run.struckAt() - run.faultAt()) / 1_000_000, counted, acknowledged, sequential.ok, result.ok());
 
         assertEquals(List.of(), sequential.failures, "sequential requests that failed while scaling");
-        assertOnlyNoLiveUpstream502s(result, five.stream().filter(id -> !remaining.contains(id))
+        assertOnlyNoLiveUpstream502s(result, five.stream().filter(id -> !three.contains(id))
                 .flatMap(id -> addresses.get(id).stream()).collect(Collectors.toSet()), logsFrom);
         assertEquals(three, servedAfter, "replicas that served after `--scale web=3` returned");
         assertEquals(acknowledged, counted, "Redis total growth vs 2xx seen");
@@ -156,31 +141,21 @@ class ComposeScaleTest {
     void aReplicaThatCrashesUnderLoadIsRestartedByItsRestartPolicyAndServesAgain() {
         String victim = stack.replicas().getFirst();
         String restartsBefore = restartCount(victim);
-        long totalBefore = stack.redisTotal();
-        long crashed;
-        long servesAgain;
-        long restarted;
-        Result result;
-        try (var load = LoadClient.start(stack.uri("/"), CONNECTIONS)) {
-            awaitSteady(load);
-            stack.cli.run(ComposeStack.COMMAND_TIMEOUT, "exec", victim, "sh", "-c", "kill -SEGV 1").ok("kill -SEGV 1 in " + victim);
-            crashed = System.nanoTime();
-            awaitOrExplain(victim + " restarted by Docker", ComposeStack.HEALTHY_DEADLINE,
-                    () -> !restartCount(victim).equals(restartsBefore));
-            restarted = System.nanoTime();
-            servesAgain = awaitServingAgain(victim, load);
-            result = load.stop();
-        }
-        long counted = stack.redisTotal() - totalBefore;
-        String row = "4b crash (SIGSEGV) web-1: " + result.figures(counted);
-        figures.add(row);
-        System.out.printf("[4b crash] %s; restarted by Docker %d ms after the signal, serving again %d ms after it;"
-                + " last exit code %s%n", row, (restarted - crashed) / 1_000_000, (servesAgain - crashed) / 1_000_000,
-                stack.inspect(victim).at("/State/ExitCode").asText());
-
-        result.assertNoFailures("replica crash");
-        result.assertNothingResent("replica crash");
-        result.assertCounted(counted, 0, "replica crash");
+        var scenario = new Scenario(stack.uri("/"), CONNECTIONS, 100, stack::redisTotal, stack::diagnosis);
+        scenario.run("4b crash (SIGSEGV) " + victim, () -> stack.cli.run(ComposeStack.COMMAND_TIMEOUT, "exec", victim,
+                "sh", "-c", "kill -SEGV 1").ok("kill -SEGV 1 in " + victim), load -> {
+                    long crashed = System.nanoTime();
+                    awaitOrExplain(victim + " restarted by Docker", ComposeStack.HEALTHY_DEADLINE,
+                            () -> !restartCount(victim).equals(restartsBefore));
+                    long restarted = System.nanoTime();
+                    stack.awaitHealthy(victim);
+                    long healthy = System.nanoTime();
+                    awaitOrExplain(victim + " to serve the load again", RESOLVE_DEADLINE, () -> load.count(
+                            s -> s.ok() && victim.equals(s.servedBy()) && s.startNanos() > healthy) >= 3);
+                    System.out.printf("[4b crash] restarted by Docker %d ms after the signal, serving again %d ms after"
+                            + " it; last exit code %s%n", (restarted - crashed) / 1_000_000,
+                            (System.nanoTime() - crashed) / 1_000_000, stack.inspect(victim).at("/State/ExitCode").asText());
+                }).assertLossless();
     }
 
     /**
@@ -274,28 +249,9 @@ class ComposeScaleTest {
         return nginx.path("Id").asText() + "/" + nginx.at("/State/StartedAt").asText() + "/" + nginx.path("RestartCount").asText();
     }
 
-    /** Waits for {@code victim} to be healthy and then to serve the load again; returns when it did. */
-    private static long awaitServingAgain(String victim, LoadClient load) {
-        stack.awaitHealthy(victim);
-        long healthy = System.nanoTime();
-        awaitOrExplain(victim + " to serve the load again", RESOLVE_DEADLINE, () -> load.count(
-                s -> s.ok() && victim.equals(s.servedBy()) && s.startNanos() > healthy) >= 3);
-        return System.nanoTime();
-    }
-
     /** A wait; a timeout says what the stack looked like then. */
     private static void awaitOrExplain(String what, Duration timeout, Callable<Boolean> condition) {
         explained(() -> await(what, timeout).until(condition), stack::diagnosis);
-    }
-
-    // ---- HTTP ---------------------------------------------------------------------------------
-
-    private static HttpResponse<String> get(String path) {
-        try {
-            return Http.get(stack.uri(path));
-        } catch (IOException e) {
-            throw new AssertionError("GET " + path + " failed: " + e, e);
-        }
     }
 
     /** Sequential GET / from the test thread, with the bookkeeping the exact total needs. */
@@ -311,9 +267,9 @@ class ComposeScaleTest {
                 sent++;
                 HttpResponse<String> r;
                 try {
-                    r = get("/");
-                } catch (AssertionError e) {
-                    failures.add(e.getMessage());
+                    r = Http.get(stack.uri("/"));
+                } catch (IOException e) {
+                    failures.add("GET / failed: " + e);
                     continue;
                 }
                 if (r.statusCode() / 100 != 2) {
@@ -332,7 +288,4 @@ class ComposeScaleTest {
         return replicas.stream().collect(Collectors.toMap(r -> r, r -> n, (a, b) -> a, TreeMap::new));
     }
 
-    private static void awaitSteady(LoadClient load) {
-        load.awaitOk(100, RESOLVE_DEADLINE, stack::diagnosis);
-    }
 }

@@ -41,16 +41,23 @@ final class ComposeStack implements Stack {
     final int port;
     private final Map<String, String> restartsAtKill = new HashMap<>();
 
-    private ComposeStack(String project, int port) {
+    private ComposeStack(String project, int port, Map<String, String> env) {
         this.project = project;
         this.port = port;
-        this.cli = new DockerCli(DockerCli.projectEnv(project, port));
+        var all = new HashMap<>(env);
+        all.putAll(DockerCli.projectEnv(project, port));
+        this.cli = new DockerCli(all);
     }
 
     /** {@code docker compose up --build -d --wait}; skips without an engine (fails in CI). */
     static ComposeStack up() {
+        return up(Map.of());
+    }
+
+    /** The same, with more environment for Compose, e.g. {@code COMPOSE_FILE} to add an overlay. */
+    static ComposeStack up(Map<String, String> env) {
         DockerCli.assumeEngine();
-        var stack = new ComposeStack("vc-" + UUID.randomUUID().toString().substring(0, 8), Ports.freeBlock(1));
+        var stack = new ComposeStack("vc-" + UUID.randomUUID().toString().substring(0, 8), Ports.freeBlock(1), env);
         long start = System.nanoTime();
         var up = stack.cli.docker(BUILD_TIMEOUT, DocCommands.UP);
         System.out.printf("%s: exit %d after %d ms (project %s, port %d)%n", DocCommands.UP, up.status(),
@@ -144,16 +151,6 @@ final class ComposeStack implements Stack {
     @Override
     public void startRedis() {
         cli.docker(COMMAND_TIMEOUT, "compose start redis").ok("docker compose start redis");
-    }
-
-    @Override
-    public void freezeRedis() {
-        cli.docker(COMMAND_TIMEOUT, "compose pause redis").ok("docker compose pause redis");
-    }
-
-    @Override
-    public void thawRedis() {
-        cli.docker(COMMAND_TIMEOUT, "compose unpause redis").ok("docker compose unpause redis");
     }
 
     /** {@code docker compose down}, which keeps the volumes, then up again. */

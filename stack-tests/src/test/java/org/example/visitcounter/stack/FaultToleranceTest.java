@@ -9,8 +9,9 @@ import java.util.List;
 import java.util.Set;
 import java.util.function.Consumer;
 import java.util.stream.Collectors;
-import org.example.visitcounter.stack.support.LoadClient.Result;
 import org.example.visitcounter.stack.support.LoadClient;
+import org.example.visitcounter.stack.support.LoadClient.Run;
+import org.example.visitcounter.stack.support.LoadClient.Scenario;
 import org.example.visitcounter.stack.support.RedisProcess;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -29,39 +30,36 @@ import org.junit.jupiter.api.TestMethodOrder;
  * every scenario Redis's total has grown by exactly the number of 2xx the clients saw, and no two
  * 2xx carry the same X-Visit-Count. Where Redis itself dies or freezes with requests in flight,
  * a count whose reply was cut off by the fault is possible (the client got 503 for a visit Redis
- * did count): the tests bound that by the requests in flight at the fault and print it.
+ * did count): the tests bound that by the requests in flight at the fault ({@link Run#ambiguous}).
  */
 @Tag("loopback")
 @TestMethodOrder(OrderAnnotation.class)
 class FaultToleranceTest {
     private static final int CONNECTIONS = 16;
-    /** The replicas' defaults (web-app Settings): REQUEST_DEADLINE_MS, then 503 ... */
-    private static final Duration REQUEST_DEADLINE = Duration.ofMillis(2000);
-    /** ... and REDIS_RETRY_MAX_DELAY_MS, the longest pause between probes of a Redis that is away. */
-    private static final Duration BACKOFF_CAP = Duration.ofMillis(1000);
-    /** What a request may take beyond the deadline: the 503 itself, nginx, a loaded 2-core machine. */
-    private static final Duration LATENCY_MARGIN = Duration.ofMillis(1000);
+    /** REDIS_RETRY_MAX_DELAY_MS, the longest pause between probes of a Redis that is away. */
+    private static final Duration BACKOFF_CAP = Run.DEFAULTS.retry().maxDelay();
     private static final Duration OUTAGE = Duration.ofSeconds(5);
     private static final Duration READY = Duration.ofSeconds(60);
 
     private static LocalStack stack;
     private static RedisProcess redis;
+    private static Scenario scenario;
     private static final List<String> figures = new ArrayList<>();
 
     @BeforeAll
     static void startStack() {
         stack = LocalStack.withOwnRedis();
         redis = stack.ownRedis();
+        scenario = new Scenario(stack.uri("/"), CONNECTIONS, 300, stack::redisTotal, stack::output);
     }
 
     @AfterAll
     static void stopStack() {
-        try {
-            printFigures();
-        } finally {
-            if (stack != null) {
-                stack.close(); // asserts exit status 0 and no process left behind
-            }
+        System.out.printf("%n| scenario                   | conns | requests |     2xx | non-2xx by status      | retried | max ms |  lost | double |%n"
+                + "|----------------------------|------:|---------:|--------:|------------------------|--------:|-------:|------:|-------:|%n%s%n",
+                String.join("\n", figures));
+        if (stack != null) {
+            stack.close(); // asserts exit status 0 and no process left behind
         }
     }
 
@@ -70,23 +68,20 @@ class FaultToleranceTest {
     @Test
     @Order(2)
     void aRollingRestartLosesNoRequest() {
-        Run run = underLoad("4 rolling restart", load -> {
+        underLoad("4 rolling restart", () -> {}, load -> {
             for (String name : stack.replicas()) {
                 long old = stack.pid(name);
                 stack.signal(old, "TERM");
                 stack.waitForPidChange(name, old, Duration.ofSeconds(30));
                 stack.awaitReady(name, READY); // one replica at a time, like an orchestrator's rolling update
             }
-        });
-        run.result.assertNoFailures(run.name);
-        run.result.assertNothingResent(run.name);
-        assertCounted(run, 0);
+        }).assertLossless();
     }
 
     @Test
     @Order(3)
     void nginxReloadsLoseNoRequest() {
-        Run run = underLoad("5 nginx reload x5", load -> {
+        Run run = underLoad("5 nginx reload x5", () -> {}, load -> {
             long master = stack.pid("nginx");
             for (int i = 0; i < 5; i++) {
                 Set<Long> before = workers(master);
@@ -100,8 +95,8 @@ class FaultToleranceTest {
             }
         });
         // A request may cross a reload on a kept-alive connection; the client resends it once.
-        run.result.assertNoFailures(run.name);
-        assertCounted(run, 0);
+        run.result().assertNoFailures(run.name());
+        run.result().assertCounted(run.counted(), 0, run.name());
     }
 
     // ---- Redis away: 503 with Retry-After within the deadline, then recovery ------------------
@@ -113,15 +108,15 @@ class FaultToleranceTest {
         Run run = underLoad("1 Redis SIGKILL 5 s", redis::kill, load -> {
             pause(OUTAGE);
             redis.startAgain("always");
-            readyMillis[0] = millisUntilAllReady();
+            long start = System.nanoTime();
+            stack.replicas().forEach(name -> stack.awaitReady(name, Duration.ofSeconds(10)));
+            readyMillis[0] = (System.nanoTime() - start) / 1_000_000;
             awaitCountingResumes(load);
         });
         System.out.printf("scenario 1: every replica ready %d ms after Redis answered PING%n", readyMillis[0]);
-        run.result.assertOnly503WithRetryAfter(REQUEST_DEADLINE.plus(LATENCY_MARGIN), run.name);
+        run.assertOutage();
         assertTrue(readyMillis[0] <= BACKOFF_CAP.plusSeconds(1).toMillis(),
                 "replicas ready " + readyMillis[0] + " ms after Redis came back; cap " + BACKOFF_CAP.toMillis() + " ms + 1 s");
-        run.result.assertNothingResent(run.name);
-        assertCounted(run, run.ambiguous());
     }
 
     @Test
@@ -135,16 +130,14 @@ class FaultToleranceTest {
         });
         long refused = tooLateRefusals() - refusedBefore;
         System.out.printf("scenario 1b: Redis refused %d late commands (TOOLATE)%n", refused);
-        run.result.assertOnly503WithRetryAfter(REQUEST_DEADLINE.plus(LATENCY_MARGIN), run.name);
         // Commands queued in the frozen Redis ran when it resumed, after their clients had given
         // up: had they counted, the total would exceed the 2xx by about one per 503 started during
-        // the freeze, far more than the bound checked here.
-        long startedDuringFreeze = run.result.failures().stream()
-                .filter(s -> s.startNanos() > run.faultAt && s.startNanos() < run.faultAt + OUTAGE.toNanos()).count();
+        // the freeze, far more than the bound assertOutage checks.
+        long startedDuringFreeze = run.result().failures().stream()
+                .filter(s -> s.startNanos() > run.faultAt() && s.startNanos() < run.faultAt() + OUTAGE.toNanos()).count();
         assertTrue(startedDuringFreeze >= CONNECTIONS, "requests that met the frozen Redis: " + startedDuringFreeze);
         assertTrue(refused > 0, "Redis refused no late command: the freeze did not test the refusal");
-        run.result.assertNothingResent(run.name);
-        assertCounted(run, run.ambiguous());
+        run.assertOutage();
     }
 
     // ---- Redis's append-only file -------------------------------------------------------------
@@ -157,19 +150,18 @@ class FaultToleranceTest {
             redis.startAgain("everysec");
             awaitCountingResumes(load);
         });
-        long acknowledgedBefore = run.result.samples().stream().filter(s -> s.ok() && s.endNanos() < run.faultAt).count();
-        double seconds = (run.faultAt - run.loadStart) / 1e9;
-        double rate = acknowledgedBefore / seconds;
-        long loss = Math.max(0, run.result.ok() - run.counted());
+        var result = run.result();
+        long acknowledgedBefore = result.samples().stream().filter(s -> s.ok() && s.endNanos() < run.faultAt()).count();
+        double rate = acknowledgedBefore / ((run.faultAt() - run.loadStart()) / 1e9);
+        long loss = Math.max(0, result.ok() - run.counted());
         long bound = Math.round(2 * rate) + CONNECTIONS; // one second of writes, x2, plus one in flight per connection
         System.out.printf("scenario 2 everysec: %.0f acknowledged counts/s before the kill; lost %d (bound %d)%n",
                 rate, loss, bound);
-        run.lost = loss;
-        figures.add(run.row());
-        run.result.assertNothingResent(run.name);
+        figures.set(figures.size() - 1, row(run, loss));
+        result.assertNothingResent(run.name());
         assertTrue(loss <= bound, "lost " + loss + " acknowledged counts; bound " + bound);
         // A lost increment is handed out again after the restart: at most one repeat per lost count.
-        assertTrue(run.result.duplicateCounts() <= loss, "repeated numbers " + run.result.duplicateCounts() + ", lost " + loss);
+        assertTrue(result.duplicateCounts() <= loss, "repeated numbers " + result.duplicateCounts() + ", lost " + loss);
     }
 
     @Test
@@ -180,81 +172,25 @@ class FaultToleranceTest {
             redis.startAgain("always");
             awaitCountingResumes(load);
         });
-        run.result.assertNothingResent(run.name);
-        assertCounted(run, run.ambiguous());
+        run.result().assertNothingResent(run.name());
+        run.result().assertCounted(run.counted(), run.ambiguous(), run.name());
     }
 
-    // ---- the run and its checks ---------------------------------------------------------------
+    // ---------------------------------------------------------------------------------------------
 
-    /** One scenario's load and the totals around it. */
-    private static final class Run {
-        final String name;
-        final long totalBefore;
-        final long loadStart;
-        long faultAt;
-        long struckAt;
-        Result result;
-        long totalAfter;
-        long lost;
-
-        Run(String name, long totalBefore, long loadStart) {
-            this.name = name;
-            this.totalBefore = totalBefore;
-            this.loadStart = loadStart;
-        }
-
-        long counted() {
-            return totalAfter - totalBefore;
-        }
-
-        /**
-         * 503s for requests in flight while the fault struck (from just before the signal was sent
-         * until it had been): Redis may have counted them and then died or froze before replying.
-         */
-        long ambiguous() {
-            return result.failuresInFlight(faultAt, struckAt);
-        }
-
-        String row() {
-            return String.format("| %-26s | %5d | %8d | %7d | %-22s | %7d | %6d | %5d | %6d |", name, result.connections(),
-                    result.samples().size(), result.ok(), result.failuresByStatus().isEmpty() ? "0" : result.failuresByStatus(),
-                    result.retried(), result.maxLatencyMillis(), lost, result.duplicateCounts());
-        }
-    }
-
-    /** A scenario whose fault and recovery are one step (replicas, nginx). */
-    private static Run underLoad(String name, Consumer<LoadClient> fault) {
-        return underLoad(name, () -> {}, fault);
-    }
-
-    /**
-     * Starts the load, waits until it is steady, strikes (a signal to Redis), runs {@code then}
-     * (which may wait on the load's progress), then stops the load, letting every request
-     * finish, and reads Redis's total.
-     */
+    /** {@link Scenario#run} once every replica is ready; its figures go into the table. */
     private static Run underLoad(String name, Runnable strike, Consumer<LoadClient> then) {
-        awaitAllReady();
-        var run = new Run(name, redis.total(), System.nanoTime());
-        try (var load = LoadClient.start(stack.uri("/"), CONNECTIONS)) {
-            load.awaitOk(300, Duration.ofSeconds(30), stack::output);
-            run.faultAt = System.nanoTime();
-            strike.run();
-            run.struckAt = System.nanoTime();
-            then.accept(load);
-            run.result = load.stop();
-        }
-        awaitAllReady();
-        run.totalAfter = redis.total();
-        System.out.println(name + ": " + run.result.figures(run.counted()));
+        stack.replicas().forEach(replica -> stack.awaitReady(replica, READY));
+        Run run = scenario.run(name, strike, then);
+        figures.add(row(run, 0));
         return run;
     }
 
-    /** Redis's total grew by the 2xx, plus at most {@code ambiguous}; the figures go into the table. */
-    private static void assertCounted(Run run, long ambiguous) {
-        figures.add(run.row());
-        System.out.printf("%s: counted %d for %d 2xx (%d requests in flight at the fault got 503)%n",
-                run.name, run.counted(), run.result.ok(), ambiguous);
-        run.result.assertCounted(run.counted(), ambiguous, run.name);
+    private static String row(Run run, long lost) {
+        var r = run.result();
+        return String.format("| %-26s | %5d | %8d | %7d | %-22s | %7d | %6d | %5d | %6d |", run.name(), r.connections(),
+                r.samples().size(), r.ok(), r.failuresByStatus().isEmpty() ? "0" : r.failuresByStatus(), r.retried(),
+                r.maxLatencyMillis(), lost, r.duplicateCounts());
     }
 
     private static void awaitCountingResumes(LoadClient load) {
@@ -266,18 +202,6 @@ class FaultToleranceTest {
     private static void restartRedis(String appendfsync) {
         redis.terminate();
         redis.startAgain(appendfsync);
-        awaitAllReady();
-    }
-
-    /** Milliseconds from now until every replica's /readyz is 200. */
-    private static long millisUntilAllReady() {
-        long start = System.nanoTime();
-        stack.replicas().forEach(name -> stack.awaitReady(name, Duration.ofSeconds(10)));
-        return (System.nanoTime() - start) / 1_000_000;
-    }
-
-    private static void awaitAllReady() {
-        stack.replicas().forEach(name -> stack.awaitReady(name, READY));
     }
 
     /** The outage's length, not a stand-in for readiness. */
@@ -298,22 +222,7 @@ class FaultToleranceTest {
 
     /** Redis's count of TOOLATE error replies (INFO errorstats), 0 before the first. */
     private static long tooLateRefusals() {
-        for (String line : redis.call(jedis -> jedis.info("errorstats")).split("\\R")) {
-            if (line.startsWith("errorstat_TOOLATE:count=")) {
-                return Long.parseLong(line.substring("errorstat_TOOLATE:count=".length()).trim());
-            }
-        }
-        return 0;
-    }
-
-    private static void printFigures() {
-        if (figures.isEmpty()) {
-            return;
-        }
-        System.out.println();
-        System.out.println("| scenario                   | conns | requests |     2xx | non-2xx by status      | retried | max ms |  lost | double |");
-        System.out.println("|----------------------------|------:|---------:|--------:|------------------------|--------:|-------:|------:|-------:|");
-        figures.forEach(System.out::println);
-        System.out.println();
+        return redis.call(jedis -> jedis.info("errorstats")).lines().filter(l -> l.startsWith("errorstat_TOOLATE:count="))
+                .mapToLong(l -> Long.parseLong(l.substring("errorstat_TOOLATE:count=".length()).strip())).sum();
     }
 }

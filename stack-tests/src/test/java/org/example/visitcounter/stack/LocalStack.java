@@ -16,23 +16,21 @@ import java.time.Duration;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.HashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import java.util.stream.IntStream;
 import java.util.stream.Stream;
 import org.awaitility.core.ConditionTimeoutException;
-import org.example.visitcounter.RedisVisits;
 import org.example.visitcounter.Settings;
 import org.example.visitcounter.stack.support.Http;
 import org.example.visitcounter.stack.support.Ports;
 import org.example.visitcounter.stack.support.Processes;
 import org.example.visitcounter.stack.support.Project;
 import org.example.visitcounter.stack.support.RedisProcess;
-import redis.clients.jedis.Jedis;
 
 /**
  * One loopback stack (redis-server, the replica JVMs, nginx with the shipped config), started by
@@ -45,13 +43,6 @@ import redis.clients.jedis.Jedis;
  * <p>Its state directory (pids, logs, generated nginx config, Redis data) stays under
  * {@code stack-tests/target/local-stack/} for a post-mortem. {@link #stop()} (or {@code close()})
  * stops the script with SIGTERM and checks that it exited 0 and left no process behind.
- *
- * <pre>{@code
- * try (var stack = LocalStack.start(Map.of("REPLICAS", "2"))) {
- *     HttpResponse<String> r = client.send(HttpRequest.newBuilder(stack.uri("/")).build(), ofString());
- *     stack.signal(stack.pid("web-1"), "KILL");
- * }
- * }</pre>
  */
 public final class LocalStack implements Stack {
     public static final Duration READY_TIMEOUT = Duration.ofSeconds(90);
@@ -69,10 +60,9 @@ public final class LocalStack implements Stack {
     private final Path stateDir;
     private final Path output;
     private final int httpPort;
-    private final int redisPort;
     private final int webBasePort;
     private final int replicas;
-    private final Set<Long> seenPids = new LinkedHashSet<>();
+    private final Set<Long> seenPids = ConcurrentHashMap.newKeySet();
     private final Map<String, Long> killed = new HashMap<>();
     private final Thread shutdownHook;
     /** Null where the script runs Redis. */
@@ -85,17 +75,11 @@ public final class LocalStack implements Stack {
         this.stateDir = stateDir;
         this.output = stateDir.resolve("local-stack.out");
         this.httpPort = base;
-        this.redisPort = base + 1;
         this.webBasePort = base + 2;
         this.replicas = replicas;
         // If the test JVM goes away without close(), the script still stops everything it started.
         this.shutdownHook = new Thread(process::destroy, "local-stack-stop");
         Runtime.getRuntime().addShutdownHook(shutdownHook);
-    }
-
-    /** The default stack: three replicas, a Redis started by the script. */
-    public static LocalStack start() {
-        return start(Map.of());
     }
 
     /** The default stack with a Redis of the test's own, which it can stop, freeze and restart. */
@@ -131,34 +115,13 @@ public final class LocalStack implements Stack {
 
     private static LocalStack tryStart(Map<String, String> extraEnv, int replicas) {
         int base = Ports.freeBlock(replicas + 2);
-        Path stateDir;
-        try {
-            Path parent = Project.root().resolve("stack-tests/target/local-stack");
-            Files.createDirectories(parent);
-            String stamp = LocalDateTime.now().format(DateTimeFormatter.ofPattern("HHmmss"));
-            stateDir = Files.createTempDirectory(parent, "stack-" + stamp + "-");
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        var builder = new ProcessBuilder("bash", Project.root().resolve("scripts/local-stack.sh").toString())
-                .redirectErrorStream(true)
-                .redirectOutput(stateDir.resolve("local-stack.out").toFile())
-                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
-        Map<String, String> env = builder.environment();
-        env.clear();
-        env.putAll(cleanEnvironment());
-        env.put("HTTP_PORT", Integer.toString(base));
-        env.put("REDIS_PORT", Integer.toString(base + 1));
-        env.put("WEB_BASE_PORT", Integer.toString(base + 2));
-        env.put("STATE_DIR", stateDir.toString());
+        Path stateDir = Project.newDirectory("local-stack",
+                "stack-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("HHmmss")) + "-");
+        var env = new HashMap<>(Map.of("HTTP_PORT", Integer.toString(base), "REDIS_PORT", Integer.toString(base + 1),
+                "WEB_BASE_PORT", Integer.toString(base + 2), "STATE_DIR", stateDir.toString()));
         env.putAll(extraEnv);
-
-        Process process;
-        try {
-            process = builder.start();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        Process process = Processes.start(List.of("bash", "scripts/local-stack.sh"), scriptEnvironment(env),
+                stateDir.resolve("local-stack.out"));
         var stack = new LocalStack(process, stateDir, base, replicas);
         Path ready = stateDir.resolve("ready");
         try {
@@ -235,9 +198,7 @@ public final class LocalStack implements Stack {
         if (pid <= 0) {
             throw new IllegalStateException("no pid file for " + name + " in " + stateDir.resolve("pids"));
         }
-        synchronized (seenPids) {
-            seenPids.add(pid);
-        }
+        seenPids.add(pid);
         return pid;
     }
 
@@ -252,13 +213,10 @@ public final class LocalStack implements Stack {
 
     /** Sends a signal ({@code "TERM"}, {@code "KILL"}, {@code "STOP"}, {@code "CONT"}, ...) with {@code kill -s}. */
     public void signal(long pid, String signal) {
-        synchronized (seenPids) {
-            if (!seenPids.contains(pid)) {
-                throw new IllegalArgumentException("pid " + pid + " is not a process of this stack");
-            }
+        if (!seenPids.contains(pid)) {
+            throw new IllegalArgumentException("pid " + pid + " is not a process of this stack");
         }
-        Processes.Outcome kill = Processes.run(List.of("kill", "-s", signal, Long.toString(pid)));
-        assertEquals(0, kill.status(), () -> "kill -s " + signal + " " + pid + ": " + kill.output());
+        Processes.run(List.of("kill", "-s", signal, Long.toString(pid))).ok("kill -s " + signal + " " + pid);
     }
 
     public static boolean isAlive(long pid) {
@@ -304,35 +262,14 @@ public final class LocalStack implements Stack {
     }
 
     @Override
-    public void freezeRedis() {
-        ownRedis().freeze();
-    }
-
-    @Override
-    public void thawRedis() {
-        ownRedis().thaw();
-    }
-
-    @Override
     public void restartKeepingData() {
         stopRedis();
         startRedis();
     }
 
     @Override
-    public void reloadNginx() {
-        signal(pid("nginx"), "HUP");
-    }
-
-    @Override
     public long redisTotal() {
-        if (ownRedis != null) {
-            return ownRedis.total();
-        }
-        try (var jedis = new Jedis("127.0.0.1", redisPort, 2000)) {
-            String value = jedis.get(RedisVisits.TOTAL_KEY);
-            return value == null ? 0 : Long.parseLong(value);
-        }
+        return ownRedis().total();
     }
 
     /**
@@ -382,9 +319,7 @@ public final class LocalStack implements Stack {
                 throw new UncheckedIOException(e);
             }
         }
-        synchronized (seenPids) {
-            return new LinkedHashSet<>(seenPids);
-        }
+        return Set.copyOf(seenPids);
     }
 
     private long readPid(String name) {
@@ -427,14 +362,6 @@ public final class LocalStack implements Stack {
         OWN_VARIABLES.forEach(name -> env.put(name, null));
         env.put("JAVA_HOME", System.getProperty("java.home"));
         env.putAll(extra);
-        return env;
-    }
-
-    /** The caller's environment without the stack's own variables, and JAVA_HOME the JDK running the tests (21+). */
-    static Map<String, String> cleanEnvironment() {
-        var env = new HashMap<>(System.getenv());
-        OWN_VARIABLES.forEach(env::remove);
-        env.put("JAVA_HOME", System.getProperty("java.home"));
         return env;
     }
 }

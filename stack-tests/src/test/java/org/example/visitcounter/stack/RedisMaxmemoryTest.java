@@ -5,19 +5,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
-import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.UUID;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.example.visitcounter.RedisVisits;
 import org.example.visitcounter.stack.support.DockerCli;
 import org.example.visitcounter.stack.support.LoadClient;
-import org.example.visitcounter.stack.support.Ports;
 import org.example.visitcounter.stack.support.Project;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -31,20 +27,18 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @Tag("docker")
 class RedisMaxmemoryTest {
-    private static final Duration BUILD = Duration.ofMinutes(15);
-    private static final Duration COMMAND = Duration.ofMinutes(2);
     /** An idle Redis takes about 1 MB; the markers of the 15 s window pass 2 MB within seconds of load. */
     private static final String MAXMEMORY = "2mb";
     /** Even a slow, shared machine counts a few hundred visits a second: the first eviction comes well before. */
     private static final Duration EVICTION_DEADLINE = Duration.ofSeconds(90);
     private static final int CONNECTIONS = 16;
+    private static final Duration COMMAND = ComposeStack.COMMAND_TIMEOUT;
 
     @TempDir
     Path tmp;
 
     @Test
     void atMaxmemoryRedisEvictsMarkersOnlyAndKeepsCountingExactly() throws Exception {
-        DockerCli.assumeEngine();
         String policy = shippedPolicy();
         Path overlay = tmp.resolve("maxmemory.compose.yaml");
         // compose.yaml's stack (prod's rate limit would turn the load into 429s) with prod's policy.
@@ -53,25 +47,21 @@ class RedisMaxmemoryTest {
                   redis:
                     command: ["redis-server", "--maxmemory", "%s", "--maxmemory-policy", "%s"]
                 """.formatted(MAXMEMORY, policy));
-        int httpPort = Ports.freeBlock(1);
-        var cli = new DockerCli(DockerCli.projectEnv("vc-maxmem-" + UUID.randomUUID().toString().substring(0, 8), httpPort));
-        String files = "compose -f compose.yaml -f " + overlay + " ";
-        try {
-            cli.docker(BUILD, files + "up --build -d --wait").ok("compose up --build -d --wait");
-            String redis = cli.docker(COMMAND, files + "ps -q redis").ok("ps -q redis").output().strip();
-            String startedBefore = started(cli, redis);
-            long totalBefore = total(cli, redis);
+        try (var stack = ComposeStack.up(Map.of("COMPOSE_FILE", "compose.yaml:" + overlay))) {
+            String redis = stack.containers("redis").getFirst().id();
+            String startedBefore = started(stack.cli, redis);
+            long totalBefore = stack.redisTotal();
 
             long start = System.nanoTime();
             LoadClient.Result run;
-            try (var load = LoadClient.start(URI.create("http://127.0.0.1:" + httpPort), CONNECTIONS)) {
+            try (var load = LoadClient.start(stack.uri("/"), CONNECTIONS)) {
                 await("Redis to reach maxmemory " + MAXMEMORY + " and evict", EVICTION_DEADLINE).pollInterval(Duration.ofSeconds(1))
-                        .until(() -> info(cli, redis).get("evicted_keys") > 0);
+                        .until(() -> info(stack.cli, redis).get("evicted_keys") > 0);
                 run = load.stop();
             }
-            Map<String, Long> stats = info(cli, redis);
-            long total = total(cli, redis);
-            String startedAfter = started(cli, redis);
+            Map<String, Long> stats = info(stack.cli, redis);
+            long total = stack.redisTotal();
+            String startedAfter = started(stack.cli, redis);
             System.out.printf("maxmemory %s %s, load until the first eviction (%d s): %d requests, %d x 2xx, failures %s;"
                             + " evicted_keys %d, used_memory %d, maxmemory %d; total %d -> %d; container %s -> %s%n",
                     MAXMEMORY, policy, Duration.ofNanos(System.nanoTime() - start).toSeconds(), run.samples().size(),
@@ -84,11 +74,9 @@ class RedisMaxmemoryTest {
             assertTrue(run.ok() > 0, "the load got answers");
             assertEquals(totalBefore + run.ok(), total, "the total grew by exactly the 2xx the clients saw");
             assertEquals(0, run.duplicateCounts(), "no two visits got the same number");
-            long tallies = cli.run(COMMAND, "exec", redis, "redis-cli", "hvals", "{visits}:by-replica").ok("hvals")
+            long tallies = stack.cli.run(COMMAND, "exec", redis, "redis-cli", "hvals", "{visits}:by-replica").ok("hvals")
                     .output().lines().mapToLong(Long::parseLong).sum();
             assertEquals(total, tallies, "the tallies are all there and add up to the total");
-        } finally {
-            cli.docker(COMMAND, files + "down -v --rmi local").ok("compose down -v --rmi local");
         }
     }
 
@@ -103,11 +91,6 @@ class RedisMaxmemoryTest {
     private static String started(DockerCli cli, String container) {
         return cli.run(COMMAND, "inspect", "-f", "{{.RestartCount}} {{.State.StartedAt}} {{.State.OOMKilled}}", container)
                 .ok("inspect").output().strip();
-    }
-
-    private static long total(DockerCli cli, String redis) {
-        String value = cli.run(COMMAND, "exec", redis, "redis-cli", "get", RedisVisits.TOTAL_KEY).ok("get total").output().strip();
-        return value.isEmpty() ? 0 : Long.parseLong(value);
     }
 
     private static Map<String, Long> info(DockerCli cli, String redis) {

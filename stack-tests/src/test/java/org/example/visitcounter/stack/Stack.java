@@ -6,7 +6,7 @@ import java.util.List;
 /**
  * The whole stack (nginx, the web replicas, Redis) as the shared promises need it, whatever runs
  * it: {@link LocalStack} (scripts/local-stack.sh) or {@link ComposeStack} (compose.yaml on a
- * Docker engine). A backend that cannot do something throws {@link UnsupportedOperationException}.
+ * Docker engine).
  */
 interface Stack extends AutoCloseable {
     /** A path through nginx, e.g. {@code uri("/api/visits")}. */
@@ -29,18 +29,8 @@ interface Stack extends AutoCloseable {
 
     void startRedis();
 
-    /** SIGSTOP (loopback) or the cgroup freezer (Compose): connections open, nothing answered. */
-    void freezeRedis();
-
-    void thawRedis();
-
     /** Redis stopped and started again on its data: on Compose the whole stack, down and up. */
     void restartKeepingData();
-
-    /** nginx re-reads its configuration. */
-    default void reloadNginx() {
-        throw new UnsupportedOperationException(getClass().getSimpleName() + " does not reload nginx");
-    }
 
     /** Redis's visit total ({@code RedisVisits.TOTAL_KEY}). */
     long redisTotal();

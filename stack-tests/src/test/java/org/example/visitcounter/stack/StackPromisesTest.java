@@ -6,19 +6,17 @@ import static org.example.visitcounter.stack.support.Waits.explained;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.IOException;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.example.visitcounter.stack.support.Browser;
-import org.example.visitcounter.stack.support.LoadClient.Result;
 import org.example.visitcounter.stack.support.Http;
-import org.example.visitcounter.stack.support.LoadClient;
+import org.example.visitcounter.stack.support.LoadClient.Run;
+import org.example.visitcounter.stack.support.LoadClient.Scenario;
 import org.example.visitcounter.stack.support.PageViews;
 import org.example.visitcounter.stack.support.Project;
 import org.junit.jupiter.api.AfterAll;
@@ -32,7 +30,7 @@ import org.junit.jupiter.api.TestMethodOrder;
 /**
  * The promises every way of running the stack keeps, asserted once and run against each backend
  * ({@link LoopbackStackTest}, {@link ComposeStackTest}). One stack per class; the scenarios run in
- * order and each leaves every replica serving. Under load ({@link LoadClient}), Redis's total grows
+ * order and each leaves every replica serving. Under load ({@link Scenario}), Redis's total grows
  * by exactly the 2xx the clients saw, except for the one bound README ("How it behaves") documents
  * for a Redis that goes away with requests in flight.
  */
@@ -47,10 +45,6 @@ abstract class StackPromisesTest {
      * Five times that, for a loaded machine.
      */
     static final Duration RESOLVE_DEADLINE = Duration.ofSeconds(30);
-    /** The replicas' defaults (web-app Settings: REQUEST_DEADLINE_MS=2000): at most this long on Redis, then 503. */
-    private static final Duration REQUEST_DEADLINE = Duration.ofMillis(2000);
-    /** What an answer may take beyond the deadline: the 503 itself, nginx, a loaded 2-core machine. */
-    private static final Duration LATENCY_MARGIN = Duration.ofMillis(1000);
     /**
      * From Redis started until every replica counts again: the replicas' reconnect backoff (Settings:
      * REDIS_RETRY_MAX_DELAY_MS=1000), the request deadline (2 s), and under Compose Docker's DNS listing `redis` again (the
@@ -86,11 +80,11 @@ abstract class StackPromisesTest {
         // Spellings that Jetty/Javalin route to the same endpoints, or that nginx normalizes to them.
         for (String path : List.of("/metrics", "/healthz", "/readyz", "/metrics/", "/readyz/", "/Metrics",
                 "/%6Detrics", "//metrics", "/metrics;x=1", "/healthz?verbose=1")) {
-            var response = send("GET", path);
+            var response = Http.get(stack.uri(path));
             assertEquals(404, response.statusCode(), "through nginx: " + path);
             assertTrue(response.headers().firstValue("X-Served-By").isEmpty(), "reached a replica: " + path);
         }
-        var health = send("GET", "/nginx-health");
+        var health = Http.get(stack.uri("/nginx-health"));
         assertEquals(200, health.statusCode());
         assertEquals("ok", health.body().trim());
     }
@@ -133,13 +127,7 @@ abstract class StackPromisesTest {
                 }
                 String seen = (cacheDisabled ? "cache disabled" : "cache on") + ": served by " + servedBy + ", counts " + counts;
                 System.out.printf("[%s browser] %s%n", getClass().getSimpleName(), seen);
-                assertEquals(replicas, new HashSet<>(servedBy.subList(0, replicas)).size(), seen);
-                for (int i = 1; i < servedBy.size(); i++) {
-                    assertEquals(counts.get(i - 1) + 1, counts.get(i), "each load counts one: " + seen);
-                    if (i >= replicas) {
-                        assertEquals(servedBy.get(i - replicas), servedBy.get(i), "strict rotation: " + seen);
-                    }
-                }
+                PageViews.assertRotation(servedBy, counts, replicas);
                 assertEquals(List.of(), browser.consoleErrors(), seen);
             }
             for (String scheme : List.of("light", "dark")) {
@@ -156,12 +144,8 @@ abstract class StackPromisesTest {
     @Order(3)
     void aReplicaKilledUnderLoadLosesNoRequestCountsNoneTwiceAndServesAgainOnceStarted() {
         String victim = stack.replicas().get(1);
-        long totalBefore = stack.redisTotal();
-        Result result;
-        try (var load = LoadClient.start(stack.uri("/"), CONNECTIONS)) {
-            awaitSteady(load);
+        scenario().run(getClass().getSimpleName() + " replica killed", () -> stack.killReplica(victim), load -> {
             long kill = System.nanoTime();
-            stack.killReplica(victim);
             // A few seconds of load on the others: on Compose the victim must stay down (docker kill).
             awaitOrExplain("5 s of load after the kill", RESOLVE_DEADLINE, () -> System.nanoTime() - kill
                     > Duration.ofSeconds(5).toNanos() && load.count(s -> s.ok() && s.startNanos() > kill) >= 100);
@@ -170,28 +154,19 @@ abstract class StackPromisesTest {
             // nginx skips a failed peer for fail_timeout (5 s), then sends it traffic again.
             awaitOrExplain(victim + " to serve the load again", RESOLVE_DEADLINE, () -> load.count(
                     s -> s.ok() && victim.equals(s.servedBy()) && s.startNanos() > ready) >= 3);
-            result = load.stop();
-        }
-        long counted = stack.redisTotal() - totalBefore;
-        System.out.printf("[%s kill] %s%n", getClass().getSimpleName(), result.figures(counted));
-        result.assertNoFailures("replica killed");
-        result.assertNothingResent("replica killed");
-        result.assertCounted(counted, 0, "replica killed");
+        }).assertLossless();
     }
 
+    /**
+     * Requests in flight while Redis went away that got no 2xx may have been counted by Redis
+     * before it went: at most one extra count each (README, "How it behaves").
+     */
     @Test
     @Order(4)
     void aRedisOutageGivesOnly503WithRetryAfterWithinTheDeadlineAndAnExactCountAfterwards() {
         List<String> replicas = stack.replicas();
-        long totalBefore = stack.redisTotal();
-        long stop;
-        long stopped;
-        Result result;
-        try (var load = LoadClient.start(stack.uri("/"), CONNECTIONS)) {
-            awaitSteady(load);
-            stop = System.nanoTime();
-            stack.stopRedis();
-            stopped = System.nanoTime();
+        Run run = scenario().run(getClass().getSimpleName() + " Redis stopped", stack::stopRedis, load -> {
+            long stopped = System.nanoTime();
             awaitOrExplain("503s while Redis is stopped", RESOLVE_DEADLINE,
                     () -> load.count(s -> s.status() == 503 && s.startNanos() > stopped) >= 2 * CONNECTIONS);
             stack.startRedis();
@@ -199,17 +174,9 @@ abstract class StackPromisesTest {
             awaitOrExplain("every replica counting again after Redis started", RECOVERY_DEADLINE,
                     () -> replicas.stream().allMatch(r -> load.count(s -> s.ok() && r.equals(s.servedBy())
                             && s.startNanos() > started) >= 3));
-            result = load.stop();
-        }
-        long counted = stack.redisTotal() - totalBefore;
-        // Requests in flight while Redis went away that got no 2xx: Redis may have run their count
-        // and gone before the reply left. At most one extra count each (README, "How it behaves").
-        long ambiguous = result.failuresInFlight(stop, stopped);
-        System.out.printf("[%s redis] %s; %d in flight at the stop got no 2xx%n", getClass().getSimpleName(),
-                result.figures(counted), ambiguous);
-        result.assertOnly503WithRetryAfter(REQUEST_DEADLINE.plus(LATENCY_MARGIN), "Redis stopped");
-        result.assertNothingResent("Redis stopped");
-        result.assertCounted(counted, ambiguous, "Redis stopped");
+        });
+        System.out.printf("%s: %d in flight at the stop got no 2xx%n", run.name(), run.ambiguous());
+        run.assertOutage();
     }
 
     @Test
@@ -225,10 +192,6 @@ abstract class StackPromisesTest {
 
     // ---- helpers ------------------------------------------------------------------------------
 
-    HttpResponse<String> send(String method, String path) throws IOException {
-        return Http.send(method, stack.uri(path));
-    }
-
     /** What a failure should show beyond the wait's own message: the backend's state. */
     String diagnosis() {
         return "";
@@ -238,8 +201,8 @@ abstract class StackPromisesTest {
         explained(() -> await(what, timeout).until(condition), this::diagnosis);
     }
 
-    private void awaitSteady(LoadClient load) {
-        load.awaitOk(100, RESOLVE_DEADLINE, this::diagnosis);
+    private Scenario scenario() {
+        return new Scenario(stack.uri("/"), CONNECTIONS, 100, stack::redisTotal, this::diagnosis);
     }
 
     private static void assertSecurityHeaders(HttpResponse<?> response) {

@@ -1,6 +1,7 @@
 package org.example.visitcounter.stack;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -16,17 +17,17 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.stream.Collectors;
 import org.awaitility.core.ConditionTimeoutException;
 import org.example.visitcounter.RedisVisits;
 import org.example.visitcounter.stack.support.DockerCli;
 import org.example.visitcounter.stack.support.Http;
 import org.example.visitcounter.stack.support.LoadClient;
+import org.example.visitcounter.stack.support.LoadClient.Run;
+import org.example.visitcounter.stack.support.LoadClient.Scenario;
 import org.example.visitcounter.stack.support.Ports;
 import org.example.visitcounter.stack.support.Processes;
 import org.example.visitcounter.stack.support.Project;
@@ -55,7 +56,7 @@ import org.junit.jupiter.api.io.TempDir;
  * prod.compose.yaml says) under steady load without one failed request and with Redis's total
  * equal to the 2xx responses; afterwards nginx sends to every new task.
  *
- * <p>The load is {@link LoadClient#paced} (10 requests/s) rather than back to back: the prod
+ * <p>The load is paced (10 requests/s) rather than back to back: the prod
  * nginx limits each client address to 20 requests/s (429 beyond a burst of 40), and every request
  * of the test comes from one address.
  *
@@ -198,39 +199,26 @@ class SwarmStackTest {
 
     /** Polls until every service has all its tasks running and nginx has served every web task. */
     private Set<String> awaitDeployed(URI base) {
-        var last = new AtomicReference<>("no attempt");
         Set<String> seen = new TreeSet<>();
-        Set<String> web = new TreeSet<>();
+        var web = new AtomicReference<Set<String>>(Set.of());
+        var services = new AtomicReference<List<String>>(List.of());
         awaitOrExplain("the stack to run all its tasks and serve every replica through nginx", DEPLOY_DEADLINE, () -> {
-            Map<String, String> services = serviceReplicas();
-            web.clear();
-            web.addAll(hostnames("web"));
-            boolean running = services.size() == 3 && services.values().stream().allMatch(SwarmStackTest::allRunning)
-                    && services.getOrDefault(stack + "_web", "").startsWith(REPLICAS + "/" + REPLICAS)
-                    && web.size() == REPLICAS;
+            // "name running/desired", e.g. "vcswarmtest1_web 3/3" or "..._nginx 1/1 (max 1 per node)".
+            services.set(lines(cli.run(COMMAND_TIMEOUT, "service", "ls", "--filter", "label=" + STACK_LABEL + stack,
+                    "--format", "{{.Name}} {{.Replicas}}").ok("docker service ls").output()));
+            web.set(hostnames("web"));
+            boolean running = services.get().size() == 3 && web.get().size() == REPLICAS
+                    && services.get().stream().allMatch(l -> l.matches("\\S+ ([1-9]\\d*)/\\1\\b.*"))
+                    && services.get().stream().anyMatch(l -> l.startsWith(stack + "_web " + REPLICAS + "/"));
             if (!running) {
-                last.set("services " + services + ", running web containers " + web);
                 return false;
             }
-            try {
-                HttpResponse<String> r = Http.get(base.resolve("/api/visits"));
-                last.set(r.statusCode() + " from " + r.headers().firstValue("X-Served-By").orElse("?"));
-                if (r.statusCode() == 200) {
-                    r.headers().firstValue("X-Served-By").ifPresent(seen::add);
-                    seen.retainAll(web);
-                    return seen.equals(web);
-                }
-            } catch (IOException e) {
-                last.set(e.toString());
-            }
-            return false;
-        }, () -> last + "; nginx served " + seen);
-        return web;
-    }
-
-    private static boolean allRunning(String replicas) {
-        String[] counts = replicas.split("[ /]");
-        return counts.length >= 2 && counts[0].equals(counts[1]) && !counts[0].equals("0");
+            HttpResponse<String> r = Http.get(base.resolve("/api/visits"));
+            r.headers().firstValue("X-Served-By").filter(name -> r.statusCode() == 200).ifPresent(seen::add);
+            seen.retainAll(web.get());
+            return seen.equals(web.get());
+        }, () -> "services " + services + ", web containers " + web + ", nginx served " + seen);
+        return web.get();
     }
 
     /** What the stack file carried over from prod.compose.yaml, as Swarm runs it. */
@@ -264,51 +252,32 @@ class SwarmStackTest {
      * A forced update of web (every task replaced, one at a time, start-first) while a client
      * keeps sending counted requests; then the load runs on until nginx has served every new task.
      */
-    private void rollingUpdateUnderLoad(URI base, Set<String> before) throws Exception {
+    private void rollingUpdateUnderLoad(URI base, Set<String> before) {
         String redis = single(containers("redis"), "redis container");
-        long totalBefore = total(redis);
-        LoadClient load = LoadClient.paced(base, PACE);
-        LoadClient.Result result;
-        long updateStart;
-        long updateEnd;
-        Set<String> after;
-        try {
-            awaitOrExplain("the load's first 2xx", Duration.ofSeconds(30),
-                    () -> load.count(LoadClient.Sample::ok) > 0, () -> load.samples().toString());
-            updateStart = System.nanoTime();
-            cli.docker(UPDATE_TIMEOUT, "service update --force --detach=false " + stack + "_web").ok("docker service update");
-            awaitOrExplain("the update to complete", UPDATE_TIMEOUT, () -> {
-                String state = inspect(stack + "_web", "{{.UpdateStatus.State}}");
-                if (state.startsWith("rollback") || state.equals("paused")) {
-                    fail("the update did not complete: " + inspect(stack + "_web", "{{json .UpdateStatus}}"));
-                }
-                return state.equals("completed");
-            }, () -> inspect(stack + "_web", "{{json .UpdateStatus}}"));
-            updateEnd = System.nanoTime();
-            after = hostnames("web");
-            assertEquals(REPLICAS, after.size(), "running web tasks after the update: " + after);
-            assertTrue(after.stream().noneMatch(before::contains), "every task was replaced: " + before + " -> " + after);
-            long end = updateEnd;
-            awaitOrExplain("nginx to serve every new task", RESOLVE_DEADLINE,
-                    () -> load.samples().stream().filter(s -> s.startNanos() > end).map(LoadClient.Sample::servedBy)
-                            .collect(Collectors.toSet()).containsAll(after),
-                    () -> "served since: " + load.samples().stream().filter(s -> s.startNanos() > end)
-                            .map(LoadClient.Sample::servedBy).distinct().toList());
-        } finally {
-            result = load.stop();
-        }
-        long totalAfter = total(redis);
-
-        long ok = result.ok();
-        long during = result.samples().stream()
-                .filter(s -> s.startNanos() >= updateStart && s.endNanos() <= updateEnd).count();
-        figures.add(String.format("rolling update %s: %d requests during it, %d in all, %d 2xx, max latency %d ms,"
-                + " Redis +%d, served by %s", seconds(updateStart, updateEnd), during, result.samples().size(), ok,
-                result.maxLatencyMillis(), totalAfter - totalBefore, result.servedBy()));
-        result.assertNoFailures("rolling update");
-        result.assertNothingResent("rolling update");
+        String web = stack + "_web";
+        Run run = new Scenario(base, 1, PACE, 1, () -> total(redis), this::diagnostics).run("rolling update",
+                () -> cli.docker(UPDATE_TIMEOUT, "service update --force --detach=false " + web).ok("docker service update"),
+                load -> {
+                    awaitOrExplain("the update to complete", UPDATE_TIMEOUT, () -> {
+                        String state = inspect(web, "{{.UpdateStatus.State}}");
+                        assertFalse(state.startsWith("rollback") || state.equals("paused"), "the update did not complete");
+                        return state.equals("completed");
+                    }, () -> inspect(web, "{{json .UpdateStatus}}"));
+                    Set<String> after = hostnames("web");
+                    assertEquals(REPLICAS, after.size(), "running web tasks after the update: " + after);
+                    assertTrue(after.stream().noneMatch(before::contains), "every task was replaced: " + before + " -> " + after);
+                    long end = System.nanoTime();
+                    awaitOrExplain("nginx to serve every new task", RESOLVE_DEADLINE, () -> load.samples().stream()
+                            .filter(s -> s.startNanos() > end).map(LoadClient.Sample::servedBy).toList().containsAll(after),
+                            () -> "served since: " + load.samples().stream().filter(s -> s.startNanos() > end)
+                                    .map(LoadClient.Sample::servedBy).distinct().toList());
+                });
+        long during = run.result().samples().stream()
+                .filter(s -> s.startNanos() >= run.faultAt() && s.endNanos() <= run.struckAt()).count();
+        figures.add(String.format("rolling update %s: %d requests during it, %s, served by %s", seconds(run.faultAt(),
+                run.struckAt()), during, run.result().figures(run.counted()), run.result().servedBy()));
         assertTrue(during >= 20, "the client kept sending during the update: " + during + " requests");
-        result.assertCounted(totalAfter - totalBefore, 0, "rolling update");
+        run.assertLossless();
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -317,53 +286,35 @@ class SwarmStackTest {
     private void removeEverything(List<String> images, boolean initialized, boolean gwbridgeExisted) {
         List<String> problems = new ArrayList<>();
         String label = STACK_LABEL + stack;
-        Processes.Outcome rm = cli.docker(COMMAND_TIMEOUT, "stack rm " + stack);
-        if (rm.status() != 0 && !rm.output().contains("Nothing found in stack")) {
-            problems.add("docker stack rm: " + rm.output());
-        }
+        attempt(problems, "stack rm " + stack, "Nothing found in stack");
         long start = System.nanoTime();
         try {
             Waits.await("the stack's containers and networks to go", REMOVE_DEADLINE).pollInterval(POLL)
                     .until(() -> containersAndNetworks(label).isEmpty());
             figures.add("stack removed " + seconds(start));
         } catch (ConditionTimeoutException e) {
-            problems.add("containers/networks of " + stack + " still there after " + REMOVE_DEADLINE + ": "
-                    + containersAndNetworks(label));
+            problems.add(stack + " still has " + containersAndNetworks(label) + " after " + REMOVE_DEADLINE);
         }
         // Volumes outlive `docker stack rm` (Redis's data, nginx's tmpfs volumes): this stack's are the test's.
-        for (String volume : lines(cli.docker(COMMAND_TIMEOUT, "volume ls -q --filter label=" + label).output())) {
-            Processes.Outcome r = cli.docker(COMMAND_TIMEOUT, "volume rm " + volume);
-            if (r.status() != 0) {
-                problems.add("docker volume rm " + volume + ": " + r.output());
-            }
-        }
+        lines(cli.docker(COMMAND_TIMEOUT, "volume ls -q --filter label=" + label).output())
+                .forEach(volume -> attempt(problems, "volume rm " + volume, null));
         List<String> secrets = lines(cli.docker(COMMAND_TIMEOUT, "secret ls -q --filter label=" + label).output());
         if (!secrets.isEmpty()) {
             problems.add("secrets of " + stack + " left: " + secrets);
         }
-        for (String image : images) {
-            Processes.Outcome r = cli.docker(COMMAND_TIMEOUT, "image rm " + image);
-            if (r.status() != 0 && !r.output().contains("No such image")) {
-                problems.add("docker image rm " + image + ": " + r.output());
-            }
-        }
-        if (initialized) {
-            Processes.Outcome leave = cli.docker(COMMAND_TIMEOUT, "swarm leave --force");
-            if (leave.status() != 0) {
-                problems.add("docker swarm leave --force: " + leave.output());
-            } else if (!gwbridgeExisted) {
-                // Made by `swarm init` for this test's swarm; unused once the swarm is gone, which
-                // the engine finishes tearing down (the ingress sandbox) after `leave` returns.
-                try {
-                    Processes.Outcome gwbridge = Waits.await("docker_gwbridge to lose its endpoints", REMOVE_DEADLINE)
-                            .pollInterval(POLL).until(() -> cli.docker(COMMAND_TIMEOUT, "network rm docker_gwbridge"),
-                                    r -> r.status() == 0 || !r.output().contains("active endpoints"));
-                    if (gwbridge.status() != 0 && !gwbridge.output().contains("not found")) {
-                        problems.add("docker network rm docker_gwbridge: " + gwbridge.output());
-                    }
-                } catch (ConditionTimeoutException e) {
-                    problems.add("docker network rm docker_gwbridge: " + e.getMessage());
+        images.forEach(image -> attempt(problems, "image rm " + image, "No such image"));
+        if (initialized && attempt(problems, "swarm leave --force", null) && !gwbridgeExisted) {
+            // Made by `swarm init` for this test's swarm; unused once the swarm is gone, which
+            // the engine finishes tearing down (the ingress sandbox) after `leave` returns.
+            try {
+                Processes.Outcome rm = Waits.await("docker_gwbridge to lose its endpoints", REMOVE_DEADLINE).pollInterval(POLL)
+                        .until(() -> cli.docker(COMMAND_TIMEOUT, "network rm docker_gwbridge"),
+                                r -> r.status() == 0 || !r.output().contains("active endpoints"));
+                if (rm.status() != 0 && !rm.output().contains("not found")) {
+                    problems.add("docker network rm docker_gwbridge: " + rm.output());
                 }
+            } catch (ConditionTimeoutException e) {
+                problems.add("docker network rm docker_gwbridge: " + e.getMessage());
             }
         }
         if (!problems.isEmpty()) {
@@ -371,13 +322,23 @@ class SwarmStackTest {
         }
     }
 
+    /** {@code docker <command>}; true if it exited 0 or said {@code harmless}, else its output goes into {@code problems}. */
+    private boolean attempt(List<String> problems, String command, String harmless) {
+        Processes.Outcome r = cli.docker(COMMAND_TIMEOUT, command);
+        boolean ok = r.status() == 0 || (harmless != null && r.output().contains(harmless));
+        if (!ok) {
+            problems.add("docker " + command + ": " + r.output());
+        }
+        return r.status() == 0;
+    }
+
     private String diagnostics() {
         if (cli == null || stack == null) {
             return "";
         }
         return "docker stack ps " + stack + ":\n" + cli.docker(COMMAND_TIMEOUT, "stack ps --no-trunc " + stack).output()
-                + "\nnginx's last log lines:\n" + tail(cli.docker(COMMAND_TIMEOUT, "service logs --raw " + stack + "_nginx")
-                .output(), 30);
+                + "\nnginx's last log lines:\n" + cli.docker(COMMAND_TIMEOUT, "service logs --raw --tail 30 " + stack + "_nginx")
+                .output();
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -386,17 +347,6 @@ class SwarmStackTest {
         List<String> command = new ArrayList<>(List.of(Project.root().resolve("scripts/swarm-stack.sh").toString()));
         command.addAll(Arrays.asList(args));
         return Processes.run(timeout, command, env);
-    }
-
-    /** Service name -> "running/desired" of this stack. */
-    private Map<String, String> serviceReplicas() {
-        Map<String, String> services = new TreeMap<>();
-        for (String line : lines(cli.docker(COMMAND_TIMEOUT, "service ls --filter label=" + STACK_LABEL + stack
-                + " --format {{.Name}}={{.Replicas}}").ok("docker service ls").output())) {
-            int eq = line.indexOf('=');
-            services.put(line.substring(0, eq), line.substring(eq + 1));
-        }
-        return services;
     }
 
     /** The running containers of one of the stack's services (this node is the whole swarm). */
@@ -439,9 +389,10 @@ class SwarmStackTest {
         return value.isEmpty() ? 0 : Long.parseLong(value);
     }
 
-    /** A wait polling every {@link #POLL}; on a timeout, with what {@code state} says then. */
+    /** A wait polling every {@link #POLL} (an IOException: not yet); on a timeout, with what {@code state} says then. */
     private static void awaitOrExplain(String what, Duration timeout, Callable<Boolean> done, Callable<String> state) {
-        Waits.explained(() -> Waits.await(what, timeout).pollInterval(POLL).until(done), () -> "last: " + state.call());
+        Waits.explained(() -> Waits.await(what, timeout).pollInterval(POLL).ignoreExceptionsInstanceOf(IOException.class)
+                .until(done), () -> "last: " + state.call());
     }
 
     /** What is left of the stack: its containers and networks. */
@@ -458,11 +409,6 @@ class SwarmStackTest {
 
     private static List<String> lines(String output) {
         return output.lines().map(String::strip).filter(l -> !l.isEmpty()).toList();
-    }
-
-    private static String tail(String text, int n) {
-        List<String> all = text.lines().toList();
-        return String.join("\n", all.subList(Math.max(0, all.size() - n), all.size()));
     }
 
     private static String seconds(long startNanos) {

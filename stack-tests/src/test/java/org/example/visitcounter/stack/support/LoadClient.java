@@ -21,7 +21,10 @@ import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.Consumer;
+import java.util.function.LongSupplier;
 import java.util.function.Predicate;
+import org.example.visitcounter.Settings;
 
 /**
  * Steady load with exact bookkeeping: {@code connections} workers, each with its own HTTP/1.1
@@ -33,9 +36,9 @@ import java.util.function.Predicate;
  * nginx's worst case (a 5 s read timeout, up to 3 attempts within 7 s), so a timeout here would be
  * a real hang, recorded as an error and never silently dropped.
  *
- * <p>Paced ({@link #paced}): one connection, a request every {@code pace} (none overlapping: a
- * slow one delays the next), for a load that must not crowd a machine busy with something else
- * (a rolling update); bounded by {@link #MAX_PACED_RUN}, then it stops by itself.
+ * <p>Paced (a {@link Scenario} with a {@code pace}): one connection, a request every {@code pace}
+ * (none overlapping: a slow one delays the next), for a load that must not crowd a machine busy
+ * with something else (a rolling update); bounded by {@link #MAX_PACED_RUN}, then it stops by itself.
  *
  * <p>Two of three requests are {@code GET /}, one is {@code POST /api/visits}: the POST exercises
  * nginx's {@code non_idempotent} failover.
@@ -85,11 +88,6 @@ public final class LoadClient implements AutoCloseable {
     /** Starts {@code connections} workers against {@code base} (nginx's URL), back to back. */
     public static LoadClient start(URI base, int connections) {
         return start(new LoadClient(base, connections, null));
-    }
-
-    /** One worker, a request every {@code pace}. */
-    public static LoadClient paced(URI base, Duration pace) {
-        return start(new LoadClient(base, 1, pace));
     }
 
     private static LoadClient start(LoadClient load) {
@@ -275,6 +273,13 @@ public final class LoadClient implements AutoCloseable {
             assertEquals(0, duplicateCounts(), what + ": 2xx with a number another 2xx had");
         }
 
+        /** Nothing failed, nothing was resent, and Redis counted exactly the 2xx, each with its own number. */
+        public void assertLossless(long counted, String what) {
+            assertNoFailures(what);
+            assertNothingResent(what);
+            assertCounted(counted, 0, what);
+        }
+
         /** One line of figures, for the test's output. */
         public String figures(long counted) {
             return String.format("%d conn, %d requests, %d 2xx, non-2xx %s, %d resent, max %d ms, Redis %+d vs 2xx",
@@ -286,6 +291,70 @@ public final class LoadClient implements AutoCloseable {
             var seen = new HashMap<Long, Integer>();
             samples.stream().filter(Sample::ok).forEach(s -> seen.merge(s.visitCount(), 1, Integer::sum));
             return seen.values().stream().mapToLong(c -> c - 1).sum();
+        }
+    }
+
+    /**
+     * The scaffold of every fault scenario: {@code connections} workers on {@code base} (one
+     * request every {@code pace} on each, where it is not null) until
+     * {@code steady} 2xx, the strike, then {@code then} (which may wait on the load's progress),
+     * then the load stopped, letting every request finish, and Redis's {@code total} read again.
+     * A wait that times out says what the load saw and what {@code diagnosis} says.
+     */
+    public record Scenario(URI base, int connections, Duration pace, long steady, LongSupplier total,
+            Callable<String> diagnosis) {
+        public static final Duration STEADY_DEADLINE = Duration.ofSeconds(30);
+
+        /** Back to back. */
+        public Scenario(URI base, int connections, long steady, LongSupplier total, Callable<String> diagnosis) {
+            this(base, connections, null, steady, total, diagnosis);
+        }
+
+        public Run run(String name, Runnable strike, Consumer<LoadClient> then) {
+            long before = total.getAsLong();
+            long loadStart = System.nanoTime();
+            try (var load = start(new LoadClient(base, connections, pace))) {
+                load.awaitOk(steady, STEADY_DEADLINE, diagnosis);
+                long faultAt = System.nanoTime();
+                strike.run();
+                long struckAt = System.nanoTime();
+                then.accept(load);
+                Result result = load.stop();
+                var run = new Run(name, result, total.getAsLong() - before, loadStart, faultAt, struckAt);
+                System.out.println(name + ": " + result.figures(run.counted()));
+                return run;
+            }
+        }
+    }
+
+    /** One scenario: what the load saw, Redis's growth over it, and when (System.nanoTime) the fault struck. */
+    public record Run(String name, Result result, long counted, long loadStart, long faultAt, long struckAt) {
+        /** The replicas' defaults (web-app Settings), as the stacks run them. */
+        public static final Settings DEFAULTS = Settings.fromEnv(Map.of("REPLICA_NAME", "load"));
+        /**
+         * The slowest answer allowed while Redis is away: REQUEST_DEADLINE_MS, then 503, plus 1 s
+         * for the 503 itself, nginx and a loaded 2-core machine.
+         */
+        public static final Duration OUTAGE_LIMIT = DEFAULTS.retry().deadline().plusSeconds(1);
+
+        /** Failed requests in flight while the fault struck: Redis may have counted them, then gone before replying. */
+        public long ambiguous() {
+            return result.failuresInFlight(faultAt, struckAt);
+        }
+
+        /** A replica or nginx struck: see {@link Result#assertLossless}. */
+        public void assertLossless() {
+            result.assertLossless(counted, name);
+        }
+
+        /**
+         * Redis struck: only 503 with Retry-After, none slower than {@link #OUTAGE_LIMIT}, nothing
+         * resent, and Redis counted the 2xx plus at most the {@link #ambiguous} requests.
+         */
+        public void assertOutage() {
+            result.assertOnly503WithRetryAfter(OUTAGE_LIMIT, name);
+            result.assertNothingResent(name);
+            result.assertCounted(counted, ambiguous(), name);
         }
     }
 }

@@ -31,17 +31,22 @@ public final class PageViews {
             assertEquals(200, page.statusCode(), page::body);
             pages.add(page);
         }
-        List<String> servedBy = pages.stream().map(p -> header(p, "X-Served-By")).toList();
-        List<Long> counts = pages.stream().map(p -> Long.parseLong(header(p, "X-Visit-Count"))).toList();
-        assertEquals(replicas, new HashSet<>(servedBy.subList(0, replicas)).size(),
-                "the first page views hit every replica once: " + servedBy);
-        for (int i = 1; i < pages.size(); i++) {
-            if (i >= replicas) {
-                assertEquals(servedBy.get(i - replicas), servedBy.get(i), "the rotation repeats: " + servedBy);
-            }
-            assertEquals(counts.get(i - 1) + 1, counts.get(i), "each page view counts exactly one: " + counts);
-        }
+        assertRotation(pages.stream().map(p -> header(p, "X-Served-By")).toList(),
+                pages.stream().map(p -> Long.parseLong(header(p, "X-Visit-Count"))).toList(), replicas);
         return pages;
+    }
+
+    /** Successive page views, by who served them and the number each showed: each replica in turn, one count each. */
+    public static void assertRotation(List<String> servedBy, List<Long> counts, int replicas) {
+        String seen = "served by " + servedBy + ", counts " + counts;
+        assertEquals(replicas, new HashSet<>(servedBy.subList(0, replicas)).size(),
+                "the first page views hit every replica once: " + seen);
+        for (int i = 1; i < servedBy.size(); i++) {
+            if (i >= replicas) {
+                assertEquals(servedBy.get(i - replicas), servedBy.get(i), "the rotation repeats: " + seen);
+            }
+            assertEquals(counts.get(i - 1) + 1, counts.get(i), "each page view counts exactly one: " + seen);
+        }
     }
 
     public static String header(HttpResponse<?> response, String name) {

@@ -14,7 +14,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
-/** Commands run to their end, in the repository root, with a deadline: the tests' one ProcessBuilder. */
+/**
+ * Commands in the repository root, stdin at its end: run to their end with a deadline ({@link #run}),
+ * or started to run on in the background ({@link #start}). The tests' one ProcessBuilder.
+ */
 public final class Processes {
     private Processes() {}
 
@@ -64,17 +67,7 @@ public final class Processes {
             Path out = Files.createTempFile("process-", ".out");
             Path err = Files.createTempFile("process-", ".err");
             try {
-                var builder = new ProcessBuilder(command).directory(Project.root().toFile())
-                        .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                        .redirectOutput(out.toFile()).redirectError(err.toFile());
-                env.forEach((name, value) -> {
-                    if (value == null) {
-                        builder.environment().remove(name);
-                    } else {
-                        builder.environment().put(name, value);
-                    }
-                });
-                Process process = builder.start();
+                Process process = builder(command, env).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
                 if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
                     process.destroy(); // SIGTERM first: a script stops what it started
                     if (!process.waitFor(60, TimeUnit.SECONDS)) {
@@ -94,5 +87,31 @@ public final class Processes {
             Thread.currentThread().interrupt();
             throw new IllegalStateException(e);
         }
+    }
+
+    /**
+     * Starts {@code command} with the environment changed by {@code env} (as {@link #run}), both its
+     * streams appended to {@code log}; the caller stops it.
+     */
+    public static Process start(List<String> command, Map<String, String> env, Path log) {
+        try {
+            return builder(command, env).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
+                    .start();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot start " + String.join(" ", command), e);
+        }
+    }
+
+    private static ProcessBuilder builder(List<String> command, Map<String, String> env) {
+        var builder = new ProcessBuilder(command).directory(Project.root().toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+        env.forEach((name, value) -> {
+            if (value == null) {
+                builder.environment().remove(name);
+            } else {
+                builder.environment().put(name, value);
+            }
+        });
+        return builder;
     }
 }

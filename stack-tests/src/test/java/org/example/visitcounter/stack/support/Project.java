@@ -1,5 +1,7 @@
 package org.example.visitcounter.stack.support;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -18,5 +20,14 @@ public final class Project {
             throw new IllegalStateException("projectRoot " + root + " holds no compose.yaml");
         }
         return root;
+    }
+
+    /** A new directory under stack-tests/target/{@code kind}/, left there for a post-mortem. */
+    public static Path newDirectory(String kind, String prefix) {
+        try {
+            return Files.createTempDirectory(Files.createDirectories(root().resolve("stack-tests/target/" + kind)), prefix);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 }

@@ -4,12 +4,10 @@ import static org.example.visitcounter.stack.support.Waits.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 import org.example.visitcounter.RedisVisits;
@@ -28,35 +26,24 @@ import redis.clients.jedis.exceptions.JedisException;
 public final class RedisProcess implements AutoCloseable {
     private static final Duration START_TIMEOUT = Duration.ofSeconds(30);
 
-    private final int port;
-    private final Path dir;
-    private final Thread shutdownHook;
+    private final int port = Ports.freeBlock(1);
+    private final Path dir = Project.newDirectory("redis-process", "redis-");
     private Process process;
     private boolean frozen;
+    /** If the test JVM dies without close(), this Redis must not outlive it. */
+    private final Thread shutdownHook = new Thread(() -> {
+        if (process != null) {
+            process.destroyForcibly();
+        }
+    }, "redis-process-stop");
 
-    private RedisProcess(int port, Path dir) {
-        this.port = port;
-        this.dir = dir;
-        // If the test JVM dies without close(), this Redis must not outlive it.
-        this.shutdownHook = new Thread(() -> {
-            if (process != null) {
-                process.destroyForcibly();
-            }
-        }, "redis-process-stop");
+    private RedisProcess() {
         Runtime.getRuntime().addShutdownHook(shutdownHook);
     }
 
     /** A new Redis on a free loopback port, AOF with {@code appendfsync}, answering PING. */
     public static RedisProcess start(String appendfsync) {
-        Path dir;
-        try {
-            Path parent = Project.root().resolve("stack-tests/target/redis-process");
-            Files.createDirectories(parent);
-            dir = Files.createTempDirectory(parent, "redis-");
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        var redis = new RedisProcess(Ports.freeBlock(1), dir);
+        var redis = new RedisProcess();
         redis.startAgain(appendfsync);
         return redis;
     }
@@ -71,16 +58,9 @@ public final class RedisProcess implements AutoCloseable {
         if (process != null && process.isAlive()) {
             throw new IllegalStateException("Redis is still running (pid " + process.pid() + ")");
         }
-        try {
-            process = new ProcessBuilder("redis-server", "--bind", "127.0.0.1", "--port", Integer.toString(port),
-                    "--dir", dir.toString(), "--save", "", "--appendonly", "yes", "--appendfsync", appendfsync,
-                    "--daemonize", "no")
-                    .redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(dir.resolve("redis.log").toFile()))
-                    .start();
-        } catch (IOException e) {
-            throw new UncheckedIOException("redis-server not found (apt-get install redis-server)", e);
-        }
+        process = Processes.start(List.of("redis-server", "--bind", "127.0.0.1", "--port", Integer.toString(port),
+                "--dir", dir.toString(), "--save", "", "--appendonly", "yes", "--appendfsync", appendfsync,
+                "--daemonize", "no"), Map.of(), dir.resolve("redis.log"));
         frozen = false;
         // Redis answers LOADING while it replays the AOF: ready means PING gets PONG.
         await("redis-server on port " + port + " to answer PING", START_TIMEOUT)
@@ -133,11 +113,7 @@ public final class RedisProcess implements AutoCloseable {
     public void close() {
         try {
             if (process != null && process.isAlive()) {
-                if (frozen) {
-                    thaw(); // SIGTERM is not acted on by a stopped process
-                }
-                process.destroyForcibly();
-                waitForExit();
+                kill(); // thaws first: a stopped process does not act on SIGTERM
             }
         } finally {
             try {
@@ -149,8 +125,7 @@ public final class RedisProcess implements AutoCloseable {
     }
 
     private void signal(String signal) {
-        Processes.Outcome kill = Processes.run(List.of("kill", "-s", signal, Long.toString(process.pid())));
-        assertEquals(0, kill.status(), () -> "kill -s " + signal + ": " + kill.output());
+        Processes.run(List.of("kill", "-s", signal, Long.toString(process.pid()))).ok("kill -s " + signal);
     }
 
     private void waitForExit() {
