@@ -18,7 +18,8 @@
 #
 # Per variant and round it prints requests/s, p50 and p99, full collections, nginx connections
 # to the replicas closed during the round, and CPU µs per request of replicas, nginx and Redis;
-# at the end, each replica's resident size. (The peers other than the floor log no collections:
+# at the end, each replica's resident size, and what Redis counted during the rounds (INFO
+# commandstats, stats and cpu) in the work directory. (The peers other than the floor log no collections:
 # their full GCs read 0.)
 # shellcheck disable=SC2154 # W_* and C_* are run_wrk's (bench/lib.sh)
 set -euo pipefail
@@ -41,7 +42,7 @@ for n in ROUNDS DURATION WARMUP THREADS CONNECTIONS BASE_PORT; do
     { is_uint "${!n}" && ((${!n} > 0)); } || die "$n=${!n}: expected a whole number above 0"
 done
 (($# >= 2 && $# % 2 == 0)) || die "usage: bench/compare.sh NAME SETTINGS [NAME SETTINGS ...] (see the script's head)"
-for tool in wrk redis-server nginx curl ss; do
+for tool in wrk redis-server redis-cli nginx curl ss; do
     command -v "$tool" >/dev/null || die "$tool not found (apt-get install wrk redis-server nginx curl iproute2)"
 done
 [[ -f $ROOT/web-app/target/web-app.jar ]] || die "no web-app/target/web-app.jar: ./mvnw -B -DskipTests package"
@@ -85,6 +86,8 @@ for name in "${NAMES[@]}"; do
     log "warming up $name for ${WARMUP}s"
     load "$name" "$WARMUP"
 done
+# Redis's own figures from here on: the rounds only.
+for name in "${NAMES[@]}"; do redis-cli -p $((BASE_PORT + OFFSET[$name] + 1)) CONFIG RESETSTAT >/dev/null; done
 echo "| round | variant | requests/s | p50 ms | p99 ms | full GCs | conns closed | CPU µs/request: replicas / nginx / redis | errors |"
 echo "|---|---|---|---|---|---|---|---|---|"
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -111,4 +114,9 @@ for name in "${NAMES[@]}"; do
     for pid in $(stack_pids "$name" replicas); do printf ' %s' "$(rss_mib "$pid")"; done
     echo
 done | tee "$WORK/rss.txt"
+for name in "${NAMES[@]}"; do
+    redis-cli -p $((BASE_PORT + OFFSET[$name] + 1)) INFO everything | tr -d '\r' |
+        grep -E '^(cmdstat_|total_commands_processed|total_net_input_bytes|total_reads_processed|used_cpu_(sys|user):|connected_clients)' \
+        >"$WORK/$name/redis-info.txt"
+done
 log "figures kept in $WORK"
