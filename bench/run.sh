@@ -4,7 +4,7 @@
 # by pid. Prints one table (Markdown) and keeps it, with the raw figures, in bench/target/.
 # To decide a change instead, with variants of the stack side by side: bench/compare.sh.
 #
-#   bench/run.sh            # about 8 minutes
+#   bench/run.sh            # about 11 minutes (8 without the peers)
 #   RUNS=5 DURATION=20 bench/run.sh
 #   PEERS= bench/run.sh     # without the peers
 #
