@@ -4,8 +4,9 @@
 # by pid. Prints one table (Markdown) and keeps it, with the raw figures, in bench/target/.
 # To decide a change instead, with variants of the stack side by side: bench/compare.sh.
 #
-#   bench/run.sh            # about 8 minutes
+#   bench/run.sh            # about 11 minutes (8 without the peers)
 #   RUNS=5 DURATION=20 bench/run.sh
+#   PEERS= bench/run.sh     # without the peers
 #
 # What runs (all at once, loaded in turn, so every ratio compares figures taken side by side):
 #   ours      scripts/local-stack.sh: redis-server, 3 replicas of the jar with web-app/jvm.options
@@ -16,6 +17,10 @@
 #   floor     the framework's floor: the same stack (local-stack.sh, nginx config, JVM flags) with
 #             bench/FloorApp.java as the replicas, a Javalin + Jedis app that only INCRs and
 #             answers ~100 bytes: what the service's features cost on top of the framework
+#   peers     what a user would pick instead (PEERS, default both; bench/peers/build.sh builds
+#             them): spring-boot (Boot 4 on Tomcat, Spring Data Redis on Lettuce, JVM defaults) and
+#             express (Express 5, node-redis), each one INCR and ~100 bytes a request, three
+#             instances behind the same local-stack.sh nginx config and Redis, the same warm-up
 #   proxy     the proxy ceiling: the same generated nginx config (scripts/loopback-nginx.sh)
 #             in front of a trivial upstream that answers `return 200` (bench/trivial-upstream.conf)
 #   redis     the Redis ceiling: redis-benchmark INCR against ours' redis-server
@@ -31,12 +36,11 @@ WARMUP=${WARMUP:-45}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-32}
 REDIS_REQUESTS=${REDIS_REQUESTS:-200000}
+PEERS=${PEERS-spring-boot express}
 BASE_PORT=${BASE_PORT:-31000}
 JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
 JAVA=$JAVA_HOME/bin/java
 JAR=$ROOT/web-app/target/web-app.jar
-# Beside web-app.jar, whose manifest's class path (lib/) it shares.
-FLOOR_JAR=$ROOT/web-app/target/floor-app.jar
 JVM_OPTIONS=$ROOT/web-app/jvm.options
 CLK_TCK=$(getconf CLK_TCK)
 # shellcheck source=scripts/lib.sh
@@ -60,17 +64,19 @@ fi
 WORK=$ROOT/bench/target/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$WORK"
 
-log "building the floor app (bench/FloorApp.java)"
-mkdir -p "$WORK/floor-classes"
-"$JAVA_HOME/bin/javac" -d "$WORK/floor-classes" -cp "$ROOT/web-app/target/lib/*" "$ROOT/bench/FloorApp.java"
-unzip -p "$JAR" META-INF/MANIFEST.MF | tr -d '\r' | awk '/^Class-Path:/ { on = 1; print; next } on && /^ / { print; next } { on = 0 }' \
-    >"$WORK/floor-manifest.txt"
-"$JAVA_HOME/bin/jar" --create --file "$FLOOR_JAR" --main-class FloorApp --manifest "$WORK/floor-manifest.txt" \
-    -C "$WORK/floor-classes" .
+# The floor and the peers: the local-stack.sh setting that runs each as the replicas.
+FLOOR_SETTING=$(JAVA_HOME=$JAVA_HOME "$ROOT/bench/peers/build.sh" floor)
+read -r -a PEER_NAMES <<<"$PEERS"
+declare -A PEER_SETTING=() PEER_OFFSET=()
+for peer in ${PEER_NAMES[@]+"${PEER_NAMES[@]}"}; do
+    [[ $peer == spring-boot || $peer == express ]] || die "PEERS=$PEERS: expected spring-boot and/or express"
+    PEER_SETTING[$peer]=$(JAVA_HOME=$JAVA_HOME "$ROOT/bench/peers/build.sh" "$peer")
+    PEER_OFFSET[$peer]=$((40 + 5 * ${#PEER_OFFSET[@]}))
+done
 
 # Ports: BASE_PORT+0..9 ours, +10..19 default, +20..29 proxy ceiling, +30..32 the probes,
-# +33..37 the floor.
-for ((p = BASE_PORT; p < BASE_PORT + 40; p++)); do
+# +33..37 the floor, +40.. the peers, 5 each.
+for ((p = BASE_PORT; p < BASE_PORT + 40 + 5 * ${#PEER_NAMES[@]}; p++)); do
     ! port_in_use "$p" || die "port $p is in use: choose another BASE_PORT"
 done
 
@@ -136,8 +142,13 @@ start_stack ours 0 JAVA_OPTS="-XX:AOTCache=$WORK/web-app.aot -Xlog:gc:file=$WORK
 load ours 0 "$WARMUP"
 start_stack default 10 JVM_OPTIONS_FILE=
 load default 10 "$WARMUP"
-start_stack floor 33 WEB_APP_JAR="$FLOOR_JAR"
+start_stack floor 33 "$FLOOR_SETTING"
 load floor 33 "$WARMUP"
+for peer in ${PEER_NAMES[@]+"${PEER_NAMES[@]}"}; do
+    log "peer $peer: starting, warming up for ${WARMUP}s"
+    start_stack "$peer" "${PEER_OFFSET[$peer]}" "${PEER_SETTING[$peer]}"
+    load "$peer" "${PEER_OFFSET[$peer]}" "$WARMUP"
+done
 
 log "proxy ceiling: nginx with the generated config in front of a trivial upstream"
 mkdir -p "$WORK/proxy/trivial/tmp"
@@ -192,6 +203,16 @@ for ((r = 1; r <= RUNS; r++)); do
     record floor.cpu.replicas "$C_replicas"
     record floor.cpu.redis "$C_redis"
 
+    for peer in ${PEER_NAMES[@]+"${PEER_NAMES[@]}"}; do
+        load "$peer" "${PEER_OFFSET[$peer]}" "$DURATION"
+        record "$peer.rps" "$W_rps"
+        record "$peer.p99" "$(ms "$W_p99")"
+        record "$peer.errors" "$W_errors"
+        record "$peer.cpu.nginx" "$C_nginx"
+        record "$peer.cpu.replicas" "$C_replicas"
+        record "$peer.cpu.redis" "$C_redis"
+    done
+
     run_wrk proxy "$(url 20)" "$DURATION" "nginx:$PROXY_PID $(pgrep -P "$PROXY_PID" | tr '\n' ' ')" \
         "upstream:$TRIVIAL_PID $(pgrep -P "$TRIVIAL_PID" | tr '\n' ' ')"
     record proxy.rps "$W_rps"
@@ -203,10 +224,10 @@ for ((r = 1; r <= RUNS; r++)); do
     redis-benchmark -h 127.0.0.1 -p $((BASE_PORT + 1)) -t incr -n "$REDIS_REQUESTS" -c "$CONNECTIONS" --csv \
         >"$WORK/redis-benchmark-$r.csv"
     record redis.rps "$(sed -n 's/^"INCR","\([0-9.]*\)".*/\1/p' "$WORK/redis-benchmark-$r.csv" | cut -d. -f1)"
-    log "round $r: ours $(grep '^ours.rps ' "$FIGURES" | tail -1 | cut -d' ' -f2)/s, default $(grep '^default.rps ' "$FIGURES" | tail -1 | cut -d' ' -f2)/s, floor $(grep '^floor.rps ' "$FIGURES" | tail -1 | cut -d' ' -f2)/s, proxy $(grep '^proxy.rps ' "$FIGURES" | tail -1 | cut -d' ' -f2)/s, redis INCR $(grep '^redis.rps ' "$FIGURES" | tail -1 | cut -d' ' -f2)/s"
+    log "round $r: ours $(grep '^ours.rps ' "$FIGURES" | tail -1 | cut -d' ' -f2)/s, default $(grep '^default.rps ' "$FIGURES" | tail -1 | cut -d' ' -f2)/s, floor $(grep '^floor.rps ' "$FIGURES" | tail -1 | cut -d' ' -f2)/s,$(for peer in ${PEER_NAMES[@]+"${PEER_NAMES[@]}"}; do printf ' %s %s/s,' "$peer" "$(grep "^$peer.rps " "$FIGURES" | tail -1 | cut -d' ' -f2)"; done) proxy $(grep '^proxy.rps ' "$FIGURES" | tail -1 | cut -d' ' -f2)/s, redis INCR $(grep '^redis.rps ' "$FIGURES" | tail -1 | cut -d' ' -f2)/s"
 done
 
-for name in ours default; do
+for name in ours default floor ${PEER_NAMES[@]+"${PEER_NAMES[@]}"}; do
     for pid in $(stack_pids "$name" replicas); do record "$name.rss" "$(rss_mib "$pid")"; done
 done
 
@@ -245,8 +266,22 @@ OURS=$(med ours.rps)
     echo "| proxy ceiling: nginx → \`return 200\`, requests/s | $(median proxy.rps) | |"
     echo "| **ours / proxy ceiling** | **$(ratio "$OURS" "$(med proxy.rps)")** | ≥ 30% |"
     echo "| floor: bench/FloorApp.java as the replicas, requests/s | $(median floor.rps) | |"
-    echo "| **ours / floor** | **$(ratio "$OURS" "$(med floor.rps)")** | ≥ 80% |"
+    echo "| **ours / floor** | **$(ratio "$OURS" "$(med floor.rps)")** | ≥ 90% |"
     echo "| floor: latency p99, ms | $(median floor.p99) | |"
+    echo "| floor: RSS per replica after the load, MiB | $(median floor.rss) | |"
+    fastest=
+    for peer in ${PEER_NAMES[@]+"${PEER_NAMES[@]}"}; do
+        echo "| peer $peer: requests/s | $(median "$peer.rps") | |"
+        echo "| peer $peer: latency p99, ms | $(median "$peer.p99") | |"
+        echo "| peer $peer: errors per run | $(median "$peer.errors") | 0 |"
+        echo "| peer $peer: CPU µs per request: nginx / replicas / redis | $(med "$peer.cpu.nginx") / $(med "$peer.cpu.replicas") / $(med "$peer.cpu.redis") | |"
+        echo "| peer $peer: RSS per replica after the load, MiB | $(median "$peer.rss") | |"
+        if [[ -z $fastest ]] || awk -v a="$(med "$peer.rps")" -v b="$(med "$fastest.rps")" 'BEGIN { exit !(a > b) }'; then
+            fastest=$peer
+        fi
+    done
+    [[ -z $fastest ]] ||
+        echo "| **ours / the faster peer ($fastest)** | **$(awk -v a="$OURS" -v b="$(med "$fastest.rps")" 'BEGIN { printf "%.2f×", a / b }')** | ≥ 1.1× |"
     echo "| Redis ceiling: redis-benchmark INCR -c$CONNECTIONS, requests/s | $(median redis.rps) | |"
     echo "| ours / Redis ceiling | $(ratio "$OURS" "$(med redis.rps)") | |"
     echo "| latency p50, ms | $(median ours.p50) | |"
@@ -271,6 +306,6 @@ OURS=$(med ours.rps)
     echo "| correctness: Redis total = visits the replicas counted; 2xx seen ≤ total ≤ 2xx + in flight at wrk's stops | $TOTAL = $COUNTED; $((OK_TOTAL[ours])) + $IN_FLIGHT (≤ $((RUNS_OURS * CONNECTIONS))): **$CORRECT** | yes |"
     echo
     echo "Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1); $("$JAVA" -version 2>&1 | sed -n 2p); $(nginx -v 2>&1 | sed 's/.*: //'); Redis $(redis-server --version | cut -d' ' -f3 | tr -d v=)."
-    echo "Command: \`RUNS=$RUNS DURATION=$DURATION WARMUP=$WARMUP bench/run.sh\` ($(date -u +%Y-%m-%d)); raw figures: $WORK/figures.txt"
+    echo "Command: \`RUNS=$RUNS DURATION=$DURATION WARMUP=$WARMUP PEERS='$PEERS' bench/run.sh\` ($(date -u +%Y-%m-%d)); raw figures: $WORK/figures.txt"
 } | tee "$WORK/results.md"
 [[ $CORRECT == yes ]]

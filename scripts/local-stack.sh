@@ -41,6 +41,8 @@ Environment (all optional):
                           -XX:TrimNativeHeapInterval=5000 with MALLOC_ARENA_MAX=2, which
                           stand in for musl's handling of the C heap in the image)
   WEB_APP_JAR=web-app/target/web-app.jar
+  REPLICA_COMMAND=        run this command line (split on blanks) as each replica instead of
+                          the JVM and the jar; the benchmark's peers (bench/peers/) run so
   STATE_DIR=              where pids, logs, generated config and Redis data go; default: a new
                           temporary directory, deleted on exit unless KEEP_STATE=1 (a STATE_DIR
                           you give is never deleted)
@@ -79,6 +81,7 @@ REDIS_ARGS=${REDIS_ARGS:-}
 REDIS_URL=${REDIS_URL:-}
 JAVA_OPTS=${JAVA_OPTS:-}
 WEB_APP_JAR=${WEB_APP_JAR:-$ROOT/web-app/target/web-app.jar}
+REPLICA_COMMAND=${REPLICA_COMMAND:-}
 JVM_OPTIONS_FILE=${JVM_OPTIONS_FILE-$ROOT/web-app/jvm.options}
 KEEP_STATE=${KEEP_STATE:-0}
 READY_TIMEOUT=${READY_TIMEOUT:-60}
@@ -122,7 +125,7 @@ fi
 # ---------------------------------------------------------------------------------------------
 # Preconditions for a real start
 
-if [[ ! -f $WEB_APP_JAR ]]; then
+if [[ -z $REPLICA_COMMAND && ! -f $WEB_APP_JAR ]]; then
     echo "local-stack: $WEB_APP_JAR not found: build it first with" >&2
     echo "    ./mvnw -B -DskipTests package" >&2
     exit 1
@@ -149,6 +152,8 @@ if getconf GNU_LIBC_VERSION >/dev/null 2>&1; then
 fi
 read -r -a extra_java <<<"$JAVA_OPTS"
 JAVA_ARGS+=(${extra_java[@]+"${extra_java[@]}"})
+REPLICA_ARGV=("$JAVA" "${JAVA_ARGS[@]}" -jar "$WEB_APP_JAR")
+[[ -z $REPLICA_COMMAND ]] || read -r -a REPLICA_ARGV <<<"$REPLICA_COMMAND"
 read -r -a REDIS_EXTRA <<<"$REDIS_ARGS"
 command -v curl >/dev/null || die "curl not found (apt-get install curl)"
 if [[ -z $REDIS_URL ]]; then
@@ -222,8 +227,7 @@ start_replica() { # index (1-based)
     local i=$1 url=$REDIS_URL
     [[ -n $url ]] || url="redis://127.0.0.1:$REDIS_PORT"
     spawn "web-$i" env ${GLIBC_ENV[@]+"${GLIBC_ENV[@]}"} HOST=127.0.0.1 PORT="$(replica_port "$i")" \
-        REPLICA_NAME="web-$i" REDIS_URL="$url" \
-        "$JAVA" "${JAVA_ARGS[@]}" -jar "$WEB_APP_JAR"
+        REPLICA_NAME="web-$i" REDIS_URL="$url" "${REPLICA_ARGV[@]}"
     WEB_PID[i]=$LAST_PID
     WEB_STARTED[i]=$SECONDS
     WEB_RESTART_AT[i]=""
