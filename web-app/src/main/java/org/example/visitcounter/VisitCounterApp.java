@@ -9,7 +9,6 @@ import java.io.IOException;
 import java.util.Map;
 import org.eclipse.jetty.http.HttpException;
 import org.eclipse.jetty.http.UriCompliance;
-import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.example.visitcounter.RedisRetry.RedisUnavailableException;
 import org.example.visitcounter.RedisVisits.Tally;
 import org.example.visitcounter.RedisVisits.Visit;
@@ -56,11 +55,6 @@ public final class VisitCounterApp {
     /** How Jetty and Javalin serve: graceful stop, nginx's limits, static files. */
     private static void configureServer(JavalinConfig config, Settings settings) {
         config.startup.showJavalinBanner = false;
-        // A fixed pool of 16 threads instead of Javalin's 8 growing to 250: on a replica's core or
-        // two, fewer threads to start, park and wake cut its CPU per request by about a seventh
-        // (bench/RESULTS.md, issue #18). Jetty's acceptor and selector take two of them; the rest
-        // still cover REDIS_POOL_SIZE's default of 16 calls in flight but for two.
-        config.jetty.threadPool = new QueuedThreadPool(16, 16, 60_000);
         config.http.prefer405over404 = true;
         // Jetty's graceful stop, through its connectors: stop accepting, send every response
         // still to go with "Connection: close", close idle keep-alive connections, and wait up

@@ -53,7 +53,7 @@ public final class LocalStack implements Stack {
     private static final List<String> OWN_VARIABLES = Stream.concat(Stream.of(
             "HTTP_PORT", "WEB_BASE_PORT", "REPLICAS", "REDIS_PORT", "REDIS_ARGS", "REDIS_URL", "STATE_DIR",
             "KEEP_STATE", "READY_TIMEOUT", "STOP_TIMEOUT", "NGINX_BALANCE", "NGINX_RATE_LIMIT", "NGINX_BIN",
-            "JAVA_HOME", "JAVA_OPTS", "JVM_OPTIONS_FILE", "WEB_APP_JAR"),
+            "JAVA_HOME", "JAVA_OPTS", "JVM_OPTIONS_FILE", "WEB_APP_JAR", "REPLICA_COMMAND"),
             Stream.of(Settings.Variable.values()).map(Enum::name)).toList();
 
     private final Process process;
