@@ -19,8 +19,8 @@
 # Per variant and round it prints requests/s, p50 and p99, full collections, nginx connections
 # to the replicas closed during the round, and CPU µs per request of replicas, nginx and Redis;
 # at the end, each replica's resident size, and what Redis counted during the rounds (INFO
-# commandstats, stats and cpu) in the work directory. (The peers other than the floor log no collections:
-# their full GCs read 0.)
+# commandstats, stats and cpu) in the work directory. (The peers other than the floor log no
+# collections: their full GCs read 0.)
 # shellcheck disable=SC2154 # W_* and C_* are run_wrk's (bench/lib.sh)
 set -euo pipefail
 

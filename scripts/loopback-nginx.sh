@@ -3,7 +3,8 @@
 # nginx.conf (nginx as the current user, its files in DIR: error log DIR/logs/nginx-error.log),
 # upstream.conf (the upstreams `web` and `web_other`: REPLICAS servers on 127.0.0.1 from
 # WEB_BASE_PORT, with the parameters of nginx/peers.envsh and what the image's upstreams share)
-# and listen.conf (127.0.0.1:HTTP_PORT). scripts/local-stack.sh sources this file; run alone, `scripts/loopback-nginx.sh DIR` writes the configuration and tests it with nginx -t.
+# and listen.conf (127.0.0.1:HTTP_PORT). scripts/local-stack.sh sources this file; run alone,
+# `scripts/loopback-nginx.sh DIR` writes the configuration and tests it with nginx -t.
 # Environment: HTTP_PORT, WEB_BASE_PORT, REPLICAS, NGINX_BALANCE, NGINX_RATE_LIMIT, NGINX_BIN,
 # as for scripts/local-stack.sh (see its --help).
 

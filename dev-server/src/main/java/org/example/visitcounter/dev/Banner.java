@@ -13,11 +13,11 @@ final class Banner {
                 + " background: #b00020; color: #fff; padding: 1em; margin-bottom: 1em; }\n";
     }
 
-    /** A CSS string: quotes, backslashes and line breaks escaped, nothing else can end it. */
+    /** A CSS string: quotes, backslashes, control characters (line breaks) and angle brackets escaped, nothing else can end it. */
     private static String escape(String text) {
         var out = new StringBuilder();
         text.codePoints().forEach(c -> {
-            if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c < 0x20 || c == '<' || c == '>') {
+            if (c == '"' || c == '\\' || c < 0x20 || c == '<' || c == '>') {
                 out.append('\\').append(Integer.toHexString(c)).append(' ');
             } else {
                 out.appendCodePoint(c);

@@ -97,9 +97,9 @@ final class Compiler {
         return HexFormat.of().formatHex(digest.digest(), 0, 12);
     }
 
-    synchronized Result compile() throws IOException {
+    /** Builds the sources whose {@link #fingerprint()} is given, unless a replica has built them already. */
+    synchronized Result compile(String fingerprint) throws IOException {
         long started = System.nanoTime();
-        String fingerprint = fingerprint();
         Path out = shared.resolve("classes-" + fingerprint);
         Path failed = shared.resolve("classes-" + fingerprint + ".failed");
         try (var lock = FileChannel.open(shared.resolve("compile.lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);

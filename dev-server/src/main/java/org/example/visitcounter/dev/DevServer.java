@@ -67,7 +67,7 @@ public final class DevServer implements AutoCloseable {
 
     /** Builds the sources once, then listens; a build that fails here leaves only the banner to serve. */
     public DevServer start() throws Exception {
-        reload();
+        reload(compiler.fingerprint());
         server.start();
         return this;
     }
@@ -114,13 +114,13 @@ public final class DevServer implements AutoCloseable {
             now = settled;
             Thread.sleep(POLL);
         }
-        reload();
+        reload(settled);
         return true;
     }
 
-    private synchronized void reload() throws Exception {
+    private synchronized void reload(String fingerprint) throws Exception {
         long started = System.nanoTime();
-        Compiler.Result result = compiler.compile();
+        Compiler.Result result = compiler.compile(fingerprint);
         built = result.fingerprint();
         if (!result.ok()) {
             errors = result.errors();
@@ -227,7 +227,6 @@ public final class DevServer implements AutoCloseable {
         void close() throws IOException {
             long deadline = System.nanoTime() + DRAIN.toNanos();
             while (inflight.get() > 0 && System.nanoTime() < deadline) {
-                Thread.onSpinWait();
                 try {
                     Thread.sleep(5);
                 } catch (InterruptedException e) {

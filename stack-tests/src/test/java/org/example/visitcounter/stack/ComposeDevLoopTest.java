@@ -8,8 +8,6 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import java.io.IOException;
 import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -29,6 +27,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.example.visitcounter.stack.support.DocCommands;
 import org.example.visitcounter.stack.support.DockerCli;
+import org.example.visitcounter.stack.support.Http;
 import org.example.visitcounter.stack.support.PageViews;
 import org.example.visitcounter.stack.support.Ports;
 import org.example.visitcounter.stack.support.Project;
@@ -80,10 +79,6 @@ class ComposeDevLoopTest {
     private static Path watchLog;
     private static URI base;
     private static int jdwp;
-    private static final HttpClient HTTP = HttpClient.newBuilder()
-            .version(HttpClient.Version.HTTP_1_1)
-            .connectTimeout(Duration.ofSeconds(2))
-            .build();
 
     @BeforeAll
     static void startStackThenWatch() throws Exception {
@@ -388,8 +383,7 @@ class ComposeDevLoopTest {
                 long deadline = System.nanoTime() + Duration.ofMinutes(5).toNanos();
                 while (!stopping && System.nanoTime() < deadline) {
                     try {
-                        HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(base.resolve("/"))
-                                .timeout(Duration.ofSeconds(10)).GET().build(), HttpResponse.BodyHandlers.ofString());
+                        HttpResponse<String> r = Http.get(base.resolve("/"));
                         answers.incrementAndGet();
                         if (r.statusCode() != 200) {
                             failures.incrementAndGet();
@@ -399,8 +393,6 @@ class ComposeDevLoopTest {
                     } catch (IOException e) {
                         answers.incrementAndGet();
                         failures.incrementAndGet();
-                    } catch (InterruptedException e) {
-                        return;
                     }
                     try {
                         Thread.sleep(100); // the refresh interval of the simulated browser, not a wait for readiness
@@ -497,25 +489,13 @@ class ComposeDevLoopTest {
     }
 
     private static int status(String path) {
-        try {
-            return HTTP.send(HttpRequest.newBuilder(base.resolve(path)).timeout(Duration.ofSeconds(5)).GET().build(),
-                    HttpResponse.BodyHandlers.discarding()).statusCode();
-        } catch (IOException e) {
-            return -1;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return -1;
-        }
+        return Http.status(base.resolve(path));
     }
 
     private static String body(String path) {
         try {
-            return HTTP.send(HttpRequest.newBuilder(base.resolve(path)).timeout(Duration.ofSeconds(5)).GET().build(),
-                    HttpResponse.BodyHandlers.ofString()).body();
+            return Http.get(base.resolve(path)).body();
         } catch (IOException e) {
-            return "";
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
             return "";
         }
     }
