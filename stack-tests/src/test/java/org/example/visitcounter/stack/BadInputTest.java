@@ -1,30 +1,28 @@
 package org.example.visitcounter.stack;
 
+import static java.nio.charset.StandardCharsets.ISO_8859_1;
 import static org.example.visitcounter.stack.support.Waits.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
-import java.util.Locale;
-import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
 import org.example.visitcounter.stack.support.Http;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -46,10 +44,10 @@ import org.junit.jupiter.api.TestMethodOrder;
 class BadInputTest {
     private static final Duration READ_TIMEOUT = Duration.ofSeconds(5);
     private static final Pattern STATUS_LINE = Pattern.compile("^HTTP/1\\.[01] (\\d{3})");
-    private static final Pattern VISIT_COUNT = Pattern.compile("(?im)^X-Visit-Count:\\s*(\\d+)");
+    private static final Pattern CONTENT_LENGTH = Pattern.compile("(?im)^content-length:\\s*(\\d+)");
     /** What an error page must not reveal: the stack's software, versions, traces, internal addresses. */
-    private static final Pattern LEAK = Pattern.compile(
-            "(?i)jetty|javalin|eclipse|java|kotlin|jedis|redis|nginx/\\d|exception|\\tat |\\bat [a-z]+\\.[a-z]+\\.|127\\.0\\.0\\.1|localhost");
+    private static final Pattern LEAK = Pattern.compile("(?i)jetty|javalin|eclipse|java|kotlin|jedis|redis|nginx/\\d"
+            + "|exception|\\tat |\\bat [a-z]+\\.[a-z]+\\.|127\\.0\\.0\\.1|localhost");
 
     private static LocalStack stack;
     /** nginx, and a replica directly. */
@@ -67,14 +65,14 @@ class BadInputTest {
         System.out.printf("bad input: %d inputs tried (corpus through nginx and direct, slowloris, connection flood)%n",
                 triedInputs);
         if (stack != null) {
-            stack.stop();
+            stack.close();
         }
     }
 
     @Test
     @Order(1)
-    void everyCorpusRequestIsRefusedWithoutA5xxALeakOrACount() {
-        List<BadRequest> corpus = BadRequest.load("/bad-requests.txt");
+    void everyCorpusRequestIsRefusedWithoutA5xxALeakOrACount() throws IOException {
+        List<BadRequest> corpus = BadRequest.load();
         assertTrue(corpus.size() >= 50, "corpus entries: " + corpus.size());
         var problems = new ArrayList<String>();
         long totalBefore = stack.redisTotal();
@@ -83,12 +81,12 @@ class BadInputTest {
             for (BadRequest bad : corpus) {
                 triedInputs++;
                 Reply reply = send(target.port(), bad.bytes());
-                String verdict = judge(bad, target, reply);
+                String verdict = judge(bad.nginxSanitizes() && target.name().equals("nginx"), reply);
                 System.out.printf("  %-6s %-45s -> %s%n", target.name(), bad.name(), reply.summary());
                 if (verdict != null) {
                     problems.add(target.name() + " / " + bad.name() + ": " + verdict + "\n    " + reply.excerpt());
-                } else if (reply.status() / 100 == 2) {
-                    tolerated += reply.visitCounted() ? 1 : 0;
+                } else if (reply.status() / 100 == 2 && reply.counted()) {
+                    tolerated++;
                 }
             }
         }
@@ -130,7 +128,7 @@ class BadInputTest {
         assertEquals(perTarget, nginxOutcomes.size());
         for (String outcome : nginxOutcomes) {
             assertTrue(outcome.matches("nginx closed after (9|10|11|12)\\d{3} ms.*"), "nginx kept a slowloris: " + outcome);
-            assertTrue(!outcome.contains("5xx") && !LEAK.matcher(outcome).find(), outcome);
+            assertFalse(outcome.matches(".* with HTTP/\\S+ 5.*|.* LEAK$"), outcome);
         }
         assertEquals(totalBefore, stack.redisTotal(), "Redis total after the slowloris");
         assertServesOnEveryReplica();
@@ -148,9 +146,7 @@ class BadInputTest {
             for (int i = 0; i < flood; i++) {
                 triedInputs++;
                 try {
-                    var socket = new Socket();
-                    sockets.add(socket);
-                    socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), stack.httpPort()), 2000);
+                    sockets.add(connect(stack.httpPort()));
                 } catch (IOException e) {
                     refused++;
                 }
@@ -172,146 +168,117 @@ class BadInputTest {
         assertServesOnEveryReplica();
     }
 
-    // ---- judging ------------------------------------------------------------------------------
-
-    /** Null when the reply is acceptable for this entry and target, else what is wrong. */
-    private static String judge(BadRequest bad, Target target, Reply reply) {
+    /** Null when the reply is acceptable, else what is wrong; a 2xx only where {@code mayPass}. */
+    private static String judge(boolean mayPass, Reply reply) {
         Matcher leak = LEAK.matcher(reply.text());
         if (leak.find()) {
             return "leaks \"" + leak.group() + "\"";
         }
-        if (reply.bytes().length == 0) {
+        if (reply.text().isEmpty()) {
             return reply.timedOut() ? "no answer within " + READ_TIMEOUT.toSeconds() + " s and still open" : null; // closed
         }
         int status = reply.status();
-        if (status < 0) {
-            return "not an HTTP/1.x response (an HTTP/0.9 body?)";
-        }
         if (status / 100 == 4 || status == 501 || status == 505) {
-            return reply.visitCounted() ? "a " + status + " that counted a visit" : null;
+            return reply.counted() ? "a " + status + " that counted a visit" : null;
         }
-        if (status / 100 == 2 && bad.mayPass(target)) {
+        if (status / 100 == 2 && mayPass) {
             return null; // by design (see the corpus flag); counted and accounted for
         }
-        return "status " + status;
+        return status < 0 ? "not an HTTP/1.x response (an HTTP/0.9 body?)" : "status " + status;
     }
-
-    // ---- raw HTTP -----------------------------------------------------------------------------
 
     private record Target(String name, int port) {}
 
-    /** What came back on one connection: the bytes, and whether the server still held it open at the end. */
-    private record Reply(byte[] bytes, boolean timedOut) {
-        String text() {
-            return new String(bytes, StandardCharsets.ISO_8859_1);
-        }
-
+    /** What came back on one connection (bytes as ISO-8859-1), and whether the server still held it open at the end. */
+    private record Reply(String text, boolean timedOut) {
         int status() {
-            Matcher m = STATUS_LINE.matcher(text());
+            Matcher m = STATUS_LINE.matcher(text);
             return m.find() ? Integer.parseInt(m.group(1)) : -1;
         }
 
         /** An X-Visit-Count header before the end of the headers. */
-        boolean visitCounted() {
-            return VISIT_COUNT.matcher(text().split("\r\n\r\n", 2)[0]).find();
+        boolean counted() {
+            return text.split("\r\n\r\n", 2)[0].toLowerCase().contains("\r\nx-visit-count:");
         }
 
         String summary() {
-            if (bytes.length == 0) {
+            if (text.isEmpty()) {
                 return timedOut ? "no answer, held open" : "closed, no answer";
             }
-            int status = status();
-            return (status < 0 ? "non-HTTP answer" : Integer.toString(status)) + (visitCounted() ? " (counted)" : "");
+            return (status() < 0 ? "non-HTTP answer" : Integer.toString(status())) + (counted() ? " (counted)" : "");
         }
 
         String excerpt() {
-            String t = text().replace("\r", "\\r").replace("\n", "\\n");
-            return t.substring(0, Math.min(400, t.length())) + (t.length() > 400 ? "..." : "");
+            String t = text.replace("\r", "\\r").replace("\n", "\\n");
+            return t.length() > 400 ? t.substring(0, 400) + "..." : t;
         }
+    }
+
+    private static Socket connect(int port) throws IOException {
+        var socket = new Socket(); // closed by connect where it fails
+        socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 2000);
+        return socket;
     }
 
     /**
      * Writes {@code request} on a new connection and reads the answer: one response (by its
      * Content-Length or chunked end), or up to the server closing, or {@link #READ_TIMEOUT}.
      */
-    private static Reply send(int port, byte[] request) {
-        try (var socket = new Socket()) {
-            socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 2000);
+    private static Reply send(int port, byte[] request) throws IOException {
+        try (var socket = connect(port)) {
             socket.setSoTimeout((int) READ_TIMEOUT.toMillis());
             try {
                 socket.getOutputStream().write(request);
-                socket.getOutputStream().flush();
             } catch (IOException e) {
                 // The server may answer and close before reading all of an oversized request.
             }
-            var got = new ByteArrayOutputStream();
-            InputStream in = socket.getInputStream();
+            var got = new StringBuilder();
             byte[] buffer = new byte[8192];
             try {
-                int n;
-                while (!complete(got.toByteArray()) && (n = in.read(buffer)) >= 0) {
-                    got.write(buffer, 0, n);
+                for (int n; !complete(got.toString()) && (n = socket.getInputStream().read(buffer)) >= 0; ) {
+                    got.append(new String(buffer, 0, n, ISO_8859_1));
                 }
-                return new Reply(got.toByteArray(), false);
             } catch (SocketTimeoutException e) {
-                return new Reply(got.toByteArray(), !complete(got.toByteArray()));
-            } catch (IOException e) { // reset: the server closed without reading everything
-                return new Reply(got.toByteArray(), false);
+                return new Reply(got.toString(), !complete(got.toString()));
+            } catch (IOException e) {
+                // reset: the server closed without reading everything
             }
-        } catch (IOException e) {
-            throw new UncheckedIOException("could not connect to port " + port, e);
+            return new Reply(got.toString(), false);
         }
     }
 
-    /** Whether {@code data} holds one whole HTTP/1.x response. */
-    private static boolean complete(byte[] data) {
-        String text = new String(data, StandardCharsets.ISO_8859_1);
+    /** Whether {@code text} holds one whole HTTP/1.x response; without a length, it ends when the server closes. */
+    private static boolean complete(String text) {
         int end = text.indexOf("\r\n\r\n");
         if (!text.startsWith("HTTP/") || end < 0) {
             return false;
         }
-        String head = text.substring(0, end).toLowerCase(Locale.ROOT);
-        Matcher length = Pattern.compile("(?m)^content-length:\\s*(\\d+)").matcher(head);
+        String head = text.substring(0, end);
+        Matcher length = CONTENT_LENGTH.matcher(head);
         if (length.find()) {
-            return data.length >= end + 4 + Long.parseLong(length.group(1));
+            return text.length() >= end + 4 + Long.parseLong(length.group(1));
         }
-        if (head.contains("transfer-encoding: chunked")) {
-            return text.endsWith("\r\n0\r\n\r\n");
-        }
-        return false; // no length: the body ends when the server closes
+        return head.toLowerCase().contains("transfer-encoding: chunked") && text.endsWith("\r\n0\r\n\r\n");
     }
 
     /**
      * One slowloris connection: a request line, then one header byte per second, never ending
-     * the header, for at most {@code bound}. Returns how it ended ("closed after N ms", with any
-     * status the server sent, or "held for the whole bound").
+     * the header, for at most {@code bound}. Returns how it ended ("closed after N ms", with the
+     * status line of any answer and LEAK if it leaks, or "held for the whole bound").
      */
     private static String slowloris(int port, Duration bound) {
         long start = System.nanoTime();
-        try (var socket = new Socket()) {
-            socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 2000);
+        try (var socket = connect(port)) {
             socket.setSoTimeout(1000); // the pace: one byte a second, unless the server answers or closes
-            var out = socket.getOutputStream();
-            InputStream in = socket.getInputStream();
-            out.write("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ".getBytes(StandardCharsets.US_ASCII));
+            socket.getOutputStream().write("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ".getBytes(StandardCharsets.US_ASCII));
+            byte[] answer = new byte[4096];
             while (System.nanoTime() - start < bound.toNanos()) {
+                socket.getOutputStream().write('a'); // throws once the server has closed
                 try {
-                    out.write('a');
-                    out.flush();
-                } catch (IOException e) {
-                    return "closed after " + elapsedMillis(start) + " ms (write failed)";
-                }
-                try {
-                    int b = in.read();
-                    if (b < 0) {
-                        return "closed after " + elapsedMillis(start) + " ms";
-                    }
-                    byte[] rest = new byte[4096];
-                    int n = Math.max(0, in.read(rest));
-                    String text = (char) b + new String(rest, 0, n, StandardCharsets.ISO_8859_1);
-                    String status = text.startsWith("HTTP/") && text.length() >= 12 ? text.substring(9, 12) : "?";
-                    return "closed after " + elapsedMillis(start) + " ms with " + (status.startsWith("5") ? "5xx " : "")
-                            + status + (LEAK.matcher(text).find() ? " LEAK" : "");
+                    int n = socket.getInputStream().read(answer);
+                    String text = n < 0 ? "" : new String(answer, 0, n, ISO_8859_1);
+                    return "closed after " + elapsedMillis(start) + " ms" + (n < 0 ? "" : " with "
+                            + text.lines().findFirst().orElse("") + (LEAK.matcher(text).find() ? " LEAK" : ""));
                 } catch (SocketTimeoutException stillOpen) {
                     // nothing yet: send the next byte
                 }
@@ -326,85 +293,42 @@ class BadInputTest {
         return (System.nanoTime() - startNanos) / 1_000_000;
     }
 
-    // ---- the corpus ---------------------------------------------------------------------------
-
-    /** One corpus entry: its name, its flags, and the exact bytes to send. */
-    private record BadRequest(String name, Set<String> flags, byte[] bytes) {
-        private static final Pattern ENTRY = Pattern.compile("^=== (.+?)(?: \\[([a-z, -]+)\\])?$");
+    /** One corpus entry: its name, its flag (see the corpus), and the exact bytes to send. */
+    private record BadRequest(String name, boolean nginxSanitizes, byte[] bytes) {
+        private static final String FLAG = " [nginx-sanitizes]";
         private static final Pattern REPEAT = Pattern.compile("\\$\\{(\\d+)\\*(.*?)}");
+        private static final Pattern HEX = Pattern.compile("\\\\x(\\p{XDigit}{2})");
 
-        /** Whether a 2xx is allowed from this target (see the flag in the corpus): only from nginx. */
-        boolean mayPass(Target target) {
-            return target.name().equals("nginx") && flags.contains("nginx-sanitizes");
-        }
-
-        /** Parses the corpus format described at the top of the resource. */
-        static List<BadRequest> load(String resource) {
+        /** The entries of the corpus, in the format described at its top. */
+        static List<BadRequest> load() throws IOException {
             String text;
-            try (InputStream in = Objects.requireNonNull(BadInputTest.class.getResourceAsStream(resource), resource)) {
+            try (var in = BadInputTest.class.getResourceAsStream("/bad-requests.txt")) {
                 text = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
             }
-            var entries = new ArrayList<BadRequest>();
-            String name = null;
-            Set<String> flags = Set.of();
-            var body = new StringBuilder();
-            for (String line : (text + "\n=== end").split("\\R")) {
-                Matcher entry = ENTRY.matcher(line);
-                if (entry.matches()) {
-                    if (name != null) {
-                        entries.add(new BadRequest(name, flags, decode(body.toString())));
-                    }
-                    name = entry.group(1);
-                    flags = entry.group(2) == null ? Set.of() : Set.of(entry.group(2).split("[, ]+"));
-                    body.setLength(0);
-                } else if (name != null && !line.startsWith("#") && !line.isBlank()) {
-                    body.append(line); // line breaks in the file are not part of the request
-                }
-            }
-            return entries;
+            return Stream.of(text.split("(?m)^=== ")).skip(1).map(entry -> {
+                List<String> lines = entry.lines().toList();
+                String request = lines.stream().skip(1).filter(l -> !l.startsWith("#") && !l.isBlank())
+                        .collect(Collectors.joining()); // line breaks in the file are not part of the request
+                String head = lines.getFirst();
+                return new BadRequest(head.replace(FLAG, ""), head.endsWith(FLAG), decode(request));
+            }).toList();
         }
 
-        /** ${N*text} repeats, then the escapes \\r \\n \\t \\0 \\\\ \\xHH; everything else as UTF-8. */
+        /** ${N*text} repeats, then \xHH (as an octal escape) and Java's escapes (\r \n \t \0 \\), one byte a char. */
         static byte[] decode(String spec) {
-            Matcher repeat = REPEAT.matcher(spec);
-            var expanded = new StringBuilder();
-            while (repeat.find()) {
-                repeat.appendReplacement(expanded, Matcher.quoteReplacement(repeat.group(2).repeat(Integer.parseInt(repeat.group(1)))));
-            }
-            repeat.appendTail(expanded);
-            var out = new ByteArrayOutputStream();
-            String s = expanded.toString();
-            for (int i = 0; i < s.length(); i++) {
-                char c = s.charAt(i);
-                if (c != '\\' || i + 1 == s.length()) {
-                    out.writeBytes(String.valueOf(c).getBytes(StandardCharsets.UTF_8));
-                    continue;
-                }
-                char e = s.charAt(++i);
-                int simple = "rnt0\\".indexOf(e);
-                if (simple >= 0) {
-                    out.write("\r\n\t\0\\".charAt(simple));
-                } else if (e == 'x') {
-                    out.write(Integer.parseInt(s.substring(i + 1, i + 3), 16));
-                    i += 2;
-                } else {
-                    throw new IllegalArgumentException("unknown escape \\" + e + " in " + spec);
-                }
-            }
-            return out.toByteArray();
+            String repeated = REPEAT.matcher(spec)
+                    .replaceAll(m -> Matcher.quoteReplacement(m.group(2).repeat(Integer.parseInt(m.group(1)))));
+            return HEX.matcher(repeated).replaceAll(m -> Matcher.quoteReplacement(
+                    "\\%03o".formatted(Integer.parseInt(m.group(1), 16)))).translateEscapes().getBytes(ISO_8859_1);
         }
     }
-
-    // ---- the stack ----------------------------------------------------------------------------
 
     /** GET / through nginx 200 from every replica (nginx may skip a peer it marked failed for a few seconds). */
     private static void assertServesOnEveryReplica() {
         Set<String> served = new HashSet<>();
         await("GET / through nginx served by every replica", Duration.ofSeconds(20))
                 .ignoreExceptionsInstanceOf(IOException.class).until(() -> {
-                    HttpResponse<String> r = Http.get(stack.uri("/"));
+                    var r = Http.get(stack.uri("/"));
                     if (r.statusCode() == 200) {
                         r.headers().firstValue("X-Served-By").ifPresent(served::add);
                     }

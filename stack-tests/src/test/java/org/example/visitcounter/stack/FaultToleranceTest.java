@@ -4,8 +4,6 @@ import static org.example.visitcounter.stack.support.Waits.await;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Set;
 import java.util.function.Consumer;
 import java.util.stream.Collectors;
@@ -44,7 +42,6 @@ class FaultToleranceTest {
     private static LocalStack stack;
     private static RedisProcess redis;
     private static Scenario scenario;
-    private static final List<String> figures = new ArrayList<>();
 
     @BeforeAll
     static void startStack() {
@@ -55,15 +52,10 @@ class FaultToleranceTest {
 
     @AfterAll
     static void stopStack() {
-        System.out.printf("%n| scenario                   | conns | requests |     2xx | non-2xx by status      | retried | max ms |  lost | double |%n"
-                + "|----------------------------|------:|---------:|--------:|------------------------|--------:|-------:|------:|-------:|%n%s%n",
-                String.join("\n", figures));
         if (stack != null) {
             stack.close(); // asserts exit status 0 and no process left behind
         }
     }
-
-    // ---- replicas and nginx: nothing may fail -------------------------------------------------
 
     @Test
     @Order(2)
@@ -98,8 +90,6 @@ class FaultToleranceTest {
         run.result().assertNoFailures(run.name());
         run.result().assertCounted(run.counted(), 0, run.name());
     }
-
-    // ---- Redis away: 503 with Retry-After within the deadline, then recovery ------------------
 
     @Test
     @Order(4)
@@ -140,16 +130,10 @@ class FaultToleranceTest {
         run.assertOutage();
     }
 
-    // ---- Redis's append-only file -------------------------------------------------------------
-
     @Test
     @Order(7)
     void redisKilledWithAppendfsyncEverysecLosesAtMostAboutOneSecondOfCounts() {
-        restartRedis("everysec");
-        Run run = underLoad("2 Redis SIGKILL, everysec", redis::kill, load -> {
-            redis.startAgain("everysec");
-            awaitCountingResumes(load);
-        });
+        Run run = killedUnderLoad("everysec");
         var result = run.result();
         long acknowledgedBefore = result.samples().stream().filter(s -> s.ok() && s.endNanos() < run.faultAt()).count();
         double rate = acknowledgedBefore / ((run.faultAt() - run.loadStart()) / 1e9);
@@ -157,7 +141,6 @@ class FaultToleranceTest {
         long bound = Math.round(2 * rate) + CONNECTIONS; // one second of writes, x2, plus one in flight per connection
         System.out.printf("scenario 2 everysec: %.0f acknowledged counts/s before the kill; lost %d (bound %d)%n",
                 rate, loss, bound);
-        figures.set(figures.size() - 1, row(run, loss));
         result.assertNothingResent(run.name());
         assertTrue(loss <= bound, "lost " + loss + " acknowledged counts; bound " + bound);
         // A lost increment is handed out again after the restart: at most one repeat per lost count.
@@ -167,41 +150,31 @@ class FaultToleranceTest {
     @Test
     @Order(8)
     void redisKilledWithAppendfsyncAlwaysLosesNothing() {
-        restartRedis("always");
-        Run run = underLoad("2 Redis SIGKILL, always", redis::kill, load -> {
-            redis.startAgain("always");
-            awaitCountingResumes(load);
-        });
+        Run run = killedUnderLoad("always");
         run.result().assertNothingResent(run.name());
         run.result().assertCounted(run.counted(), run.ambiguous(), run.name());
     }
 
-    // ---------------------------------------------------------------------------------------------
-
-    /** {@link Scenario#run} once every replica is ready; its figures go into the table. */
+    /** {@link Scenario#run} (which prints the figures) once every replica is ready. */
     private static Run underLoad(String name, Runnable strike, Consumer<LoadClient> then) {
         stack.replicas().forEach(replica -> stack.awaitReady(replica, READY));
-        Run run = scenario.run(name, strike, then);
-        figures.add(row(run, 0));
-        return run;
+        return scenario.run(name, strike, then);
     }
 
-    private static String row(Run run, long lost) {
-        var r = run.result();
-        return String.format("| %-26s | %5d | %8d | %7d | %-22s | %7d | %6d | %5d | %6d |", run.name(), r.connections(),
-                r.samples().size(), r.ok(), r.failuresByStatus().isEmpty() ? "0" : r.failuresByStatus(), r.retried(),
-                r.maxLatencyMillis(), lost, r.duplicateCounts());
+    /** Redis restarted with {@code appendfsync}, then SIGKILLed under load and started again. */
+    private static Run killedUnderLoad(String appendfsync) {
+        redis.terminate();
+        redis.startAgain(appendfsync);
+        return underLoad("2 Redis SIGKILL, " + appendfsync, redis::kill, load -> {
+            redis.startAgain(appendfsync);
+            awaitCountingResumes(load);
+        });
     }
 
     private static void awaitCountingResumes(LoadClient load) {
         long back = System.nanoTime();
         await("2xx again after Redis is back", Duration.ofSeconds(15))
                 .until(() -> load.count(s -> s.ok() && s.startNanos() > back) >= 200);
-    }
-
-    private static void restartRedis(String appendfsync) {
-        redis.terminate();
-        redis.startAgain(appendfsync);
     }
 
     /** The outage's length, not a stand-in for readiness. */

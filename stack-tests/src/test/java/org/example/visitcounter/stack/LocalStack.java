@@ -9,12 +9,9 @@ import static org.junit.jupiter.api.Assertions.fail;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.URI;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.time.LocalDateTime;
-import java.time.format.DateTimeFormatter;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -24,13 +21,13 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import java.util.stream.IntStream;
 import java.util.stream.Stream;
-import org.awaitility.core.ConditionTimeoutException;
 import org.example.visitcounter.Settings;
 import org.example.visitcounter.stack.support.Http;
 import org.example.visitcounter.stack.support.Ports;
 import org.example.visitcounter.stack.support.Processes;
 import org.example.visitcounter.stack.support.Project;
 import org.example.visitcounter.stack.support.RedisProcess;
+import org.example.visitcounter.stack.support.Waits;
 
 /**
  * One loopback stack (redis-server, the replica JVMs, nginx with the shipped config), started by
@@ -41,12 +38,12 @@ import org.example.visitcounter.stack.support.RedisProcess;
  * because the script never restarts its own Redis.
  *
  * <p>Its state directory (pids, logs, generated nginx config, Redis data) stays under
- * {@code stack-tests/target/local-stack/} for a post-mortem. {@link #stop()} (or {@code close()})
- * stops the script with SIGTERM and checks that it exited 0 and left no process behind.
+ * {@code stack-tests/target/local-stack/} for a post-mortem. {@link #close()} stops the script
+ * with SIGTERM and checks that it exited 0 and left no process behind.
  */
 public final class LocalStack implements Stack {
-    public static final Duration READY_TIMEOUT = Duration.ofSeconds(90);
-    public static final Duration STOP_TIMEOUT = Duration.ofSeconds(60);
+    private static final Duration READY_TIMEOUT = Duration.ofSeconds(90);
+    private static final Duration STOP_TIMEOUT = Duration.ofSeconds(60);
     private static final Pattern PORT_CLASH = Pattern.compile("(?i)already in use|failed to bind");
 
     /** What the script (its --help) or the replicas (Settings.Variable) read: nothing leaks in from the caller's shell. */
@@ -56,30 +53,28 @@ public final class LocalStack implements Stack {
             "JAVA_HOME", "JAVA_OPTS", "JVM_OPTIONS_FILE", "WEB_APP_JAR", "REPLICA_COMMAND"),
             Stream.of(Settings.Variable.values()).map(Enum::name)).toList();
 
-    private final Process process;
-    private final Path stateDir;
-    private final Path output;
-    private final int httpPort;
-    private final int webBasePort;
     private final int replicas;
+    /** Ports: nginx on this one, Redis on the next, the replicas from the one after. */
+    private final int httpPort;
+    private final Path stateDir = Project.newDirectory("local-stack", "stack-");
+    private final Process process;
     private final Set<Long> seenPids = ConcurrentHashMap.newKeySet();
     private final Map<String, Long> killed = new HashMap<>();
-    private final Thread shutdownHook;
     /** Null where the script runs Redis. */
     private RedisProcess ownRedis;
-    private boolean stopped;
+    private boolean closed;
 
-    /** Ports: nginx on {@code base}, Redis on {@code base + 1}, the replicas from {@code base + 2}. */
-    private LocalStack(Process process, Path stateDir, int base, int replicas) {
-        this.process = process;
-        this.stateDir = stateDir;
-        this.output = stateDir.resolve("local-stack.out");
-        this.httpPort = base;
-        this.webBasePort = base + 2;
-        this.replicas = replicas;
+    private LocalStack(Map<String, String> extraEnv) {
+        replicas = Integer.parseInt(extraEnv.getOrDefault("REPLICAS", "3"));
+        httpPort = Ports.freeBlock(replicas + 2);
+        var env = new HashMap<>(Map.of("HTTP_PORT", Integer.toString(httpPort), "REDIS_PORT",
+                Integer.toString(httpPort + 1), "WEB_BASE_PORT", Integer.toString(httpPort + 2), "STATE_DIR",
+                stateDir.toString()));
+        env.putAll(extraEnv);
+        process = Processes.start(List.of("bash", "scripts/local-stack.sh"), scriptEnvironment(env),
+                stateDir.resolve("local-stack.out"));
         // If the test JVM goes away without close(), the script still stops everything it started.
-        this.shutdownHook = new Thread(process::destroy, "local-stack-stop");
-        Runtime.getRuntime().addShutdownHook(shutdownHook);
+        Runtime.getRuntime().addShutdownHook(new Thread(process::destroy, "local-stack-stop"));
     }
 
     /** The default stack with a Redis of the test's own, which it can stop, freeze and restart. */
@@ -101,50 +96,22 @@ public final class LocalStack implements Stack {
      * {@code STATE_DIR} are chosen here.
      */
     public static LocalStack start(Map<String, String> extraEnv) {
-        int replicas = Integer.parseInt(extraEnv.getOrDefault("REPLICAS", "3"));
-        IllegalStateException last = null;
-        for (int attempt = 1; attempt <= 3; attempt++) {
-            try {
-                return tryStart(extraEnv, replicas);
-            } catch (PortClash e) { // another process took a port between our check and the bind
-                last = e;
+        for (int attempt = 1; ; attempt++) {
+            var stack = new LocalStack(extraEnv);
+            Path ready = stack.stateDir.resolve("ready");
+            Waits.explained(() -> await("local-stack.sh to report ready", READY_TIMEOUT)
+                    .pollInterval(Duration.ofMillis(100)).until(() -> Files.exists(ready) || !stack.process.isAlive()),
+                    () -> stack.terminate() + ", its output:\n" + stack.output());
+            if (Files.exists(ready)) {
+                stack.allPids(); // the first pids
+                return stack;
+            }
+            // Another process may have taken a port between our check and the bind: other ports then.
+            if (attempt == 3 || !PORT_CLASH.matcher(stack.output()).find()) {
+                fail("local-stack.sh exited with status " + stack.process.exitValue() + " before the stack was ready:\n"
+                        + stack.output());
             }
         }
-        throw last;
-    }
-
-    private static LocalStack tryStart(Map<String, String> extraEnv, int replicas) {
-        int base = Ports.freeBlock(replicas + 2);
-        Path stateDir = Project.newDirectory("local-stack",
-                "stack-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("HHmmss")) + "-");
-        var env = new HashMap<>(Map.of("HTTP_PORT", Integer.toString(base), "REDIS_PORT", Integer.toString(base + 1),
-                "WEB_BASE_PORT", Integer.toString(base + 2), "STATE_DIR", stateDir.toString()));
-        env.putAll(extraEnv);
-        Process process = Processes.start(List.of("bash", "scripts/local-stack.sh"), scriptEnvironment(env),
-                stateDir.resolve("local-stack.out"));
-        var stack = new LocalStack(process, stateDir, base, replicas);
-        Path ready = stateDir.resolve("ready");
-        try {
-            await("local-stack.sh to report ready", READY_TIMEOUT).pollInterval(Duration.ofMillis(100))
-                    .until(() -> Files.exists(ready) || !process.isAlive());
-        } catch (ConditionTimeoutException e) {
-            stack.destroyQuietly();
-            fail("the stack was not ready within " + READY_TIMEOUT.toSeconds() + " s:\n" + stack.output());
-        }
-        if (!Files.exists(ready)) { // the script exited first
-            stack.forget();
-            String out = stack.output();
-            if (PORT_CLASH.matcher(out).find()) {
-                throw new PortClash(out);
-            }
-            fail("local-stack.sh exited with status " + process.exitValue() + " before the stack was ready:\n" + out);
-        }
-        stack.replicas().forEach(stack::pid); // record the first pids
-        stack.pid("nginx");
-        if (!extraEnv.containsKey("REDIS_URL")) {
-            stack.pid("redis");
-        }
-        return stack;
     }
 
     /** A path through nginx, e.g. {@code uri("/api/visits")}. */
@@ -165,7 +132,7 @@ public final class LocalStack implements Stack {
         if (index < 0) {
             throw new IllegalArgumentException("no replica " + name + " in " + replicas());
         }
-        return URI.create("http://127.0.0.1:" + (webBasePort + index) + "/");
+        return URI.create("http://127.0.0.1:" + (httpPort + 2 + index) + "/");
     }
 
     /** Waits until the replica's own /readyz answers 200. */
@@ -186,7 +153,7 @@ public final class LocalStack implements Stack {
     /** What the script printed so far (its own log lines and banner). */
     public String output() {
         try {
-            return Files.readString(output, StandardCharsets.UTF_8);
+            return Files.readString(stateDir.resolve("local-stack.out"));
         } catch (IOException e) {
             return "(no output: " + e + ")";
         }
@@ -204,10 +171,7 @@ public final class LocalStack implements Stack {
 
     /** Waits until {@code name}'s pid file holds a pid other than {@code old} (a restart), and returns it. */
     public long waitForPidChange(String name, long old, Duration timeout) {
-        await(name + " to get a new pid (old " + old + ")", timeout).until(() -> {
-            long now = readPid(name);
-            return now > 0 && now != old;
-        });
+        await(name + " to get a new pid (old " + old + ")", timeout).until(() -> readPid(name) > 0 && readPid(name) != old);
         return pid(name);
     }
 
@@ -217,10 +181,6 @@ public final class LocalStack implements Stack {
             throw new IllegalArgumentException("pid " + pid + " is not a process of this stack");
         }
         Processes.run(List.of("kill", "-s", signal, Long.toString(pid))).ok("kill -s " + signal + " " + pid);
-    }
-
-    public static boolean isAlive(long pid) {
-        return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
     }
 
     /** The test's own Redis ({@link #withOwnRedis()}). */
@@ -274,35 +234,19 @@ public final class LocalStack implements Stack {
 
     /**
      * Stops the stack like Ctrl-C would (SIGTERM to the script) and checks that the script exited
-     * 0 and that no process it ran (any pid seen in its pid files) is still alive.
+     * 0 and that no process it ran (any pid seen in its pid files) is still alive; then the own Redis.
      */
-    public void stop() {
-        if (stopped) {
-            return;
-        }
-        Set<Long> pids = allPids();
-        stopped = true;
-        process.destroy(); // SIGTERM
-        try {
-            if (!process.waitFor(STOP_TIMEOUT.toSeconds(), TimeUnit.SECONDS)) {
-                process.destroyForcibly();
-                fail("local-stack.sh did not stop within " + STOP_TIMEOUT.toSeconds() + " s:\n" + output());
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        } finally {
-            forget();
-        }
-        assertEquals(0, process.exitValue(), () -> "local-stack.sh exit status after SIGTERM:\n" + output());
-        List<Long> alive = pids.stream().filter(LocalStack::isAlive).toList();
-        assertEquals(List.of(), alive, () -> "processes left behind by local-stack.sh:\n" + output());
-    }
-
     @Override
     public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
         try {
-            stop();
+            Set<Long> pids = allPids();
+            assertEquals("exited 0", terminate(), () -> "local-stack.sh after SIGTERM:\n" + output());
+            List<Long> alive = pids.stream().filter(LocalStack::isAlive).toList();
+            assertEquals(List.of(), alive, () -> "processes left behind by local-stack.sh:\n" + output());
         } finally {
             if (ownRedis != null) {
                 ownRedis.close();
@@ -310,14 +254,27 @@ public final class LocalStack implements Stack {
         }
     }
 
-    private Set<Long> allPids() {
-        Path dir = stateDir.resolve("pids");
-        if (Files.isDirectory(dir)) {
-            try (Stream<Path> files = Files.list(dir)) {
-                files.map(f -> f.getFileName().toString()).filter(n -> !n.startsWith(".")).forEach(this::pid);
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
+    /** SIGTERM to the script, as Ctrl-C: it stops what it started. Says how it ended ("exited 0"). */
+    private String terminate() {
+        process.destroy();
+        try {
+            if (!process.waitFor(STOP_TIMEOUT.toSeconds(), TimeUnit.SECONDS)) {
+                process.destroyForcibly();
+                return "still running " + STOP_TIMEOUT.toSeconds() + " s after SIGTERM (then SIGKILLed)";
             }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+        return "exited " + process.exitValue();
+    }
+
+    /** Every pid seen in the pid files, now or before. */
+    private Set<Long> allPids() {
+        try (Stream<Path> files = Files.list(stateDir.resolve("pids"))) {
+            files.map(f -> f.getFileName().toString()).filter(n -> !n.startsWith(".")).forEach(this::pid);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
         return Set.copyOf(seenPids);
     }
@@ -331,29 +288,8 @@ public final class LocalStack implements Stack {
         }
     }
 
-    private void forget() {
-        try {
-            Runtime.getRuntime().removeShutdownHook(shutdownHook);
-        } catch (IllegalStateException e) {
-            // the JVM is already shutting down
-        }
-    }
-
-    private void destroyQuietly() {
-        stopped = true;
-        process.destroy();
-        try {
-            process.waitFor(STOP_TIMEOUT.toSeconds(), TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        forget();
-    }
-
-    private static final class PortClash extends IllegalStateException {
-        PortClash(String output) {
-            super("a port was taken while the stack started:\n" + output);
-        }
+    private static boolean isAlive(long pid) {
+        return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
     }
 
     /** For {@link Processes#run}: the stack's own variables removed, JAVA_HOME the tests' JDK, then {@code extra}. */

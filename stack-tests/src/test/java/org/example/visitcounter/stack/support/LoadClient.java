@@ -11,7 +11,6 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -24,30 +23,28 @@ import java.util.concurrent.locks.LockSupport;
 import java.util.function.Consumer;
 import java.util.function.LongSupplier;
 import java.util.function.Predicate;
+import java.util.stream.Collectors;
 import org.example.visitcounter.Settings;
 
 /**
  * Steady load with exact bookkeeping: {@code connections} workers, each with its own HTTP/1.1
  * client (so one kept-alive connection each), sending requests back to back until {@link #stop()}.
+ * Two of three requests are {@code GET /}, one is {@code POST /api/visits} (nginx's
+ * {@code non_idempotent} failover).
  *
  * <p>Unlike wrk, which abandons the requests in flight at its deadline (the server still counts
- * them), stopping here lets every started request finish and records its outcome, so the test can
- * compare Redis's total with the 2xx responses exactly. The client timeout (20 s) is well above
- * nginx's worst case (a 5 s read timeout, up to 3 attempts within 7 s), so a timeout here would be
- * a real hang, recorded as an error and never silently dropped.
+ * them), stopping lets every started request finish and records its outcome, so Redis's total can
+ * be compared with the 2xx exactly. The client timeout (20 s) is well above nginx's worst case (a
+ * 5 s read timeout, up to 3 attempts within 7 s): a timeout here is a real hang, recorded as an error.
  *
- * <p>Paced (a {@link Scenario} with a {@code pace}): one connection, a request every {@code pace}
- * (none overlapping: a slow one delays the next), for a load that must not crowd a machine busy
- * with something else (a rolling update); bounded by {@link #MAX_PACED_RUN}, then it stops by itself.
+ * <p>Paced (a {@link Scenario} with a {@code pace}): a request every {@code pace} per connection,
+ * none overlapping, for a load that must not crowd a busy machine; it stops by itself after
+ * {@link #MAX_PACED_RUN}.
  *
- * <p>Two of three requests are {@code GET /}, one is {@code POST /api/visits}: the POST exercises
- * nginx's {@code non_idempotent} failover.
- *
- * <p>Like a browser (RFC 9112 section 9.3.1), a request that went out on a kept-alive connection
- * which the server closed before sending a single byte back is sent once more, on a new
- * connection: nginx closes idle keep-alive connections when it reloads or stops, and a request
- * can cross that close on the wire. Such a request never reached a replica, so sending it again
- * counts nothing twice (the exact Redis total checks that). Every such retry is recorded.
+ * <p>Like a browser (RFC 9112 section 9.3.1), a request sent on a kept-alive connection that the
+ * server closed before sending a single byte back is sent once more on a new one: nginx closes
+ * idle connections when it reloads or stops. Such a request never reached a replica, so nothing
+ * counts twice (the exact Redis total checks that); every such retry is recorded.
  */
 public final class LoadClient implements AutoCloseable {
     public static final Duration CLIENT_TIMEOUT = Duration.ofSeconds(20);
@@ -83,65 +80,52 @@ public final class LoadClient implements AutoCloseable {
         this.base = base;
         this.connections = connections;
         this.pace = pace;
+        for (int i = 0; i < connections; i++) {
+            int id = i;
+            workers.add(Thread.ofPlatform().name("load-" + i).daemon().start(() -> work(id)));
+        }
     }
 
     /** Starts {@code connections} workers against {@code base} (nginx's URL), back to back. */
     public static LoadClient start(URI base, int connections) {
-        return start(new LoadClient(base, connections, null));
-    }
-
-    private static LoadClient start(LoadClient load) {
-        int connections = load.connections;
-        for (int i = 0; i < connections; i++) {
-            int id = i;
-            load.workers.add(Thread.ofPlatform().name("load-" + i).daemon().start(() -> load.work(id)));
-        }
-        return load;
+        return new LoadClient(base, connections, null);
     }
 
     private void work(int id) {
-        try (HttpClient http = HttpClient.newBuilder()
-                .version(HttpClient.Version.HTTP_1_1)
-                .connectTimeout(Duration.ofSeconds(5))
-                .build()) {
+        try (HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+                .connectTimeout(Duration.ofSeconds(5)).build()) {
             long begin = System.nanoTime();
             long last = pace == null ? Long.MAX_VALUE : MAX_PACED_RUN.toNanos() / pace.toNanos();
             for (long n = id; !stopping && n < last; n++) {
                 if (pace != null) {
                     LockSupport.parkNanos(begin + n * pace.toNanos() - System.nanoTime());
                 }
-                boolean post = n % 3 == 2;
-                var request = HttpRequest.newBuilder(base.resolve(post ? "/api/visits" : "/")).timeout(CLIENT_TIMEOUT);
-                request = post ? request.POST(HttpRequest.BodyPublishers.noBody()) : request.GET();
-                String method = post ? "POST" : "GET";
-                long start = System.nanoTime();
-                for (int retries = 0; ; retries++) {
-                    try {
-                        HttpResponse<Void> r = http.send(request.build(), HttpResponse.BodyHandlers.discarding());
-                        var h = r.headers();
-                        samples.add(new Sample(method, start, System.nanoTime(), r.statusCode(),
-                                h.firstValue("X-Visit-Count").map(Long::parseLong).orElse(-1L),
-                                h.firstValue("X-Served-By").orElse(null), h.firstValue("Retry-After").orElse(null), null,
-                                retries));
-                        break;
-                    } catch (IOException e) {
-                        if (retries == 0 && closedBeforeAnyByte(e)) {
-                            continue;
-                        }
-                        samples.add(new Sample(method, start, System.nanoTime(), -1, -1, null, null, e.toString(), retries));
-                        break;
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                        return;
-                    }
-                }
+                samples.add(send(http, n % 3 == 2 ? "POST" : "GET"));
             }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 
-    /** The JDK client's words for "the server closed the connection before any byte of a response". */
-    private static boolean closedBeforeAnyByte(IOException e) {
-        return String.valueOf(e.getMessage()).contains("received no bytes");
+    /** {@code GET /} or {@code POST /api/visits}, sent again once where the server closed the connection first. */
+    private Sample send(HttpClient http, String method) throws InterruptedException {
+        var request = HttpRequest.newBuilder(base.resolve(method.equals("POST") ? "/api/visits" : "/"))
+                .timeout(CLIENT_TIMEOUT).method(method, HttpRequest.BodyPublishers.noBody()).build();
+        long start = System.nanoTime();
+        for (int retries = 0; ; retries++) {
+            try {
+                HttpResponse<Void> r = http.send(request, HttpResponse.BodyHandlers.discarding());
+                var h = r.headers();
+                return new Sample(method, start, System.nanoTime(), r.statusCode(),
+                        h.firstValue("X-Visit-Count").map(Long::parseLong).orElse(-1L),
+                        h.firstValue("X-Served-By").orElse(null), h.firstValue("Retry-After").orElse(null), null, retries);
+            } catch (IOException e) {
+                // The JDK client's words for "the server closed the connection before any byte of a response".
+                if (retries > 0 || !String.valueOf(e.getMessage()).contains("received no bytes")) {
+                    return new Sample(method, start, System.nanoTime(), -1, -1, null, null, e.toString(), retries);
+                }
+            }
+        }
     }
 
     /** The requests finished so far. */
@@ -154,10 +138,7 @@ public final class LoadClient implements AutoCloseable {
         return new Result(connections, samples());
     }
 
-    /**
-     * Waits until {@code n} requests got a 2xx: the load is steady. A timeout says what the load
-     * saw so far, and what {@code more} says then.
-     */
+    /** Waits until {@code n} requests got a 2xx: the load is steady. A timeout says what the load saw, and {@code more}. */
     public void awaitOk(long n, Duration timeout, Callable<String> more) {
         Waits.explained(() -> Waits.await(n + " 2xx (steady load)", timeout).until(() -> count(Sample::ok) >= n),
                 () -> "the load so far: " + samples.size() + " requests, non-2xx " + result().failuresByStatus()
@@ -169,10 +150,7 @@ public final class LoadClient implements AutoCloseable {
         return samples.stream().filter(which).count();
     }
 
-    /**
-     * Stops starting requests, lets every worker finish the one it is in (at most the client
-     * timeout), and returns all of them.
-     */
+    /** Stops starting requests, lets every worker finish the one it is in (at most the client timeout), returns all. */
     public Result stop() {
         stopping = true;
         for (Thread worker : workers) {
@@ -208,17 +186,8 @@ public final class LoadClient implements AutoCloseable {
 
         /** Non-2xx outcomes by status ("error" for client-side errors such as a reset). */
         public Map<String, Long> failuresByStatus() {
-            var by = new TreeMap<String, Long>();
-            failures().forEach(s -> by.merge(s.status() < 0 ? "error" : Integer.toString(s.status()), 1L, Long::sum));
-            return by;
-        }
-
-        /**
-         * Failed requests that were in flight at some moment of [fromNanos, toNanos] (started by
-         * its end, finished after its start): those a fault striking in that span could have cut off.
-         */
-        public long failuresInFlight(long fromNanos, long toNanos) {
-            return failures().stream().filter(s -> s.startNanos() <= toNanos && s.endNanos() >= fromNanos).count();
+            return failures().stream().collect(Collectors.groupingBy(s -> s.status() < 0 ? "error" : "" + s.status(),
+                    TreeMap::new, Collectors.counting()));
         }
 
         /** Requests sent a second time because the server closed a kept-alive connection first. */
@@ -232,27 +201,14 @@ public final class LoadClient implements AutoCloseable {
 
         /** The replicas that answered, in the order they first did. */
         public Set<String> servedBy() {
-            var names = new LinkedHashSet<String>();
-            samples.stream().map(Sample::servedBy).filter(Objects::nonNull).forEach(names::add);
-            return names;
+            return samples.stream().map(Sample::servedBy).filter(Objects::nonNull)
+                    .collect(Collectors.toCollection(LinkedHashSet::new));
         }
 
         /** No request failed: every one got a 2xx. */
         public void assertNoFailures(String what) {
             assertEquals(List.of(), failures().stream().limit(20).map(Sample::toString).toList(),
                     what + ": failed requests (" + failuresByStatus() + ")");
-        }
-
-        /**
-         * While Redis was away: only 503 with Retry-After (never 500/502/504 or a reset), at least
-         * one of them, and no answer slower than {@code limit} (the request deadline plus a margin).
-         */
-        public void assertOnly503WithRetryAfter(Duration limit, String what) {
-            assertEquals(List.of(), failures().stream().filter(s -> s.status() != 503 || s.retryAfter() == null)
-                    .limit(20).map(Sample::toString).toList(), what + ": failures other than 503 with Retry-After");
-            assertFalse(failures().isEmpty(), what + ": no 503 at all: did the fault happen?");
-            assertEquals(List.of(), samples.stream().filter(s -> s.latencyMillis() > limit.toMillis()).limit(20)
-                    .map(Sample::toString).toList(), what + ": answers slower than " + limit.toMillis() + " ms");
         }
 
         /** nginx stayed up, so it closed no connection under a request: nothing had to be resent. */
@@ -273,33 +229,24 @@ public final class LoadClient implements AutoCloseable {
             assertEquals(0, duplicateCounts(), what + ": 2xx with a number another 2xx had");
         }
 
-        /** Nothing failed, nothing was resent, and Redis counted exactly the 2xx, each with its own number. */
-        public void assertLossless(long counted, String what) {
-            assertNoFailures(what);
-            assertNothingResent(what);
-            assertCounted(counted, 0, what);
-        }
-
         /** One line of figures, for the test's output. */
         public String figures(long counted) {
-            return String.format("%d conn, %d requests, %d 2xx, non-2xx %s, %d resent, max %d ms, Redis %+d vs 2xx",
-                    connections, samples.size(), ok(), failuresByStatus(), retried(), maxLatencyMillis(), counted - ok());
+            return String.format("%d conn, %d requests, %d 2xx, non-2xx %s, %d resent, max %d ms, Redis %+d vs 2xx,"
+                    + " %d numbers handed out twice", connections, samples.size(), ok(), failuresByStatus(), retried(),
+                    maxLatencyMillis(), counted - ok(), duplicateCounts());
         }
 
         /** How many 2xx carried a number another 2xx also carried (0: every visit has its own number). */
         public long duplicateCounts() {
-            var seen = new HashMap<Long, Integer>();
-            samples.stream().filter(Sample::ok).forEach(s -> seen.merge(s.visitCount(), 1, Integer::sum));
-            return seen.values().stream().mapToLong(c -> c - 1).sum();
+            return ok() - samples.stream().filter(Sample::ok).mapToLong(Sample::visitCount).distinct().count();
         }
     }
 
     /**
-     * The scaffold of every fault scenario: {@code connections} workers on {@code base} (one
-     * request every {@code pace} on each, where it is not null) until
-     * {@code steady} 2xx, the strike, then {@code then} (which may wait on the load's progress),
-     * then the load stopped, letting every request finish, and Redis's {@code total} read again.
-     * A wait that times out says what the load saw and what {@code diagnosis} says.
+     * The scaffold of every fault scenario: the load ({@code pace} null: back to back) until
+     * {@code steady} 2xx, the strike, then {@code then} (which may wait on the load's progress), the
+     * load stopped, and Redis's {@code total} read again. A wait that times out says what the load
+     * saw and what {@code diagnosis} says.
      */
     public record Scenario(URI base, int connections, Duration pace, long steady, LongSupplier total,
             Callable<String> diagnosis) {
@@ -313,7 +260,7 @@ public final class LoadClient implements AutoCloseable {
         public Run run(String name, Runnable strike, Consumer<LoadClient> then) {
             long before = total.getAsLong();
             long loadStart = System.nanoTime();
-            try (var load = start(new LoadClient(base, connections, pace))) {
+            try (var load = new LoadClient(base, connections, pace)) {
                 load.awaitOk(steady, STEADY_DEADLINE, diagnosis);
                 long faultAt = System.nanoTime();
                 strike.run();
@@ -337,22 +284,32 @@ public final class LoadClient implements AutoCloseable {
          */
         public static final Duration OUTAGE_LIMIT = DEFAULTS.retry().deadline().plusSeconds(1);
 
-        /** Failed requests in flight while the fault struck: Redis may have counted them, then gone before replying. */
+        /**
+         * Failed requests in flight at some moment while the fault struck (started by its end,
+         * finished after its start): Redis may have counted them, then gone before replying.
+         */
         public long ambiguous() {
-            return result.failuresInFlight(faultAt, struckAt);
+            return result.failures().stream().filter(s -> s.startNanos() <= struckAt && s.endNanos() >= faultAt).count();
         }
 
-        /** A replica or nginx struck: see {@link Result#assertLossless}. */
+        /** A replica or nginx struck: nothing failed or was resent, and Redis counted exactly the 2xx. */
         public void assertLossless() {
-            result.assertLossless(counted, name);
+            result.assertNoFailures(name);
+            result.assertNothingResent(name);
+            result.assertCounted(counted, 0, name);
         }
 
         /**
-         * Redis struck: only 503 with Retry-After, none slower than {@link #OUTAGE_LIMIT}, nothing
-         * resent, and Redis counted the 2xx plus at most the {@link #ambiguous} requests.
+         * Redis struck: only 503 with Retry-After (never 500/502/504 or a reset), at least one, none
+         * slower than {@link #OUTAGE_LIMIT}, nothing resent, and Redis counted the 2xx plus at most
+         * the {@link #ambiguous} requests.
          */
         public void assertOutage() {
-            result.assertOnly503WithRetryAfter(OUTAGE_LIMIT, name);
+            assertEquals(List.of(), result.failures().stream().filter(s -> s.status() != 503 || s.retryAfter() == null)
+                    .limit(20).map(Sample::toString).toList(), name + ": failures other than 503 with Retry-After");
+            assertFalse(result.failures().isEmpty(), name + ": no 503 at all: did the fault happen?");
+            assertEquals(List.of(), result.samples().stream().filter(s -> s.latencyMillis() > OUTAGE_LIMIT.toMillis())
+                    .limit(20).map(Sample::toString).toList(), name + ": answers slower than " + OUTAGE_LIMIT.toMillis() + " ms");
             result.assertNothingResent(name);
             result.assertCounted(counted, ambiguous(), name);
         }

@@ -2,7 +2,7 @@ package org.example.visitcounter.stack.support;
 
 import static org.example.visitcounter.stack.support.Waits.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.fail;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
 import java.time.Duration;
@@ -29,16 +29,14 @@ public final class RedisProcess implements AutoCloseable {
     private final int port = Ports.freeBlock(1);
     private final Path dir = Project.newDirectory("redis-process", "redis-");
     private Process process;
-    private boolean frozen;
-    /** If the test JVM dies without close(), this Redis must not outlive it. */
-    private final Thread shutdownHook = new Thread(() -> {
-        if (process != null) {
-            process.destroyForcibly();
-        }
-    }, "redis-process-stop");
 
     private RedisProcess() {
-        Runtime.getRuntime().addShutdownHook(shutdownHook);
+        // If the test JVM dies without close(), this Redis must not outlive it.
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            if (process != null) {
+                process.destroyForcibly();
+            }
+        }, "redis-process-stop"));
     }
 
     /** A new Redis on a free loopback port, AOF with {@code appendfsync}, answering PING. */
@@ -61,18 +59,14 @@ public final class RedisProcess implements AutoCloseable {
         process = Processes.start(List.of("redis-server", "--bind", "127.0.0.1", "--port", Integer.toString(port),
                 "--dir", dir.toString(), "--save", "", "--appendonly", "yes", "--appendfsync", appendfsync,
                 "--daemonize", "no"), Map.of(), dir.resolve("redis.log"));
-        frozen = false;
         // Redis answers LOADING while it replays the AOF: ready means PING gets PONG.
         await("redis-server on port " + port + " to answer PING", START_TIMEOUT)
                 .ignoreExceptionsInstanceOf(JedisException.class)
                 .until(() -> process.isAlive() && "PONG".equals(call(Jedis::ping)));
     }
 
-    /** SIGKILL: no shutdown, no final fsync; waits until the process is gone. */
+    /** SIGKILL (a frozen process too): no shutdown, no final fsync; waits until the process is gone. */
     public void kill() {
-        if (frozen) {
-            thaw(); // a stopped process still dies of SIGKILL, but keep the state simple
-        }
         process.destroyForcibly();
         waitForExit();
     }
@@ -80,20 +74,17 @@ public final class RedisProcess implements AutoCloseable {
     /** SIGTERM: Redis's own graceful SHUTDOWN (flushes and fsyncs the AOF); waits until it exits 0. */
     public void terminate() {
         process.destroy();
-        waitForExit();
-        assertEquals(0, process.exitValue(), "redis-server exit status after SIGTERM");
+        assertEquals(0, waitForExit(), "redis-server exit status after SIGTERM");
     }
 
     /** SIGSTOP: the kernel still accepts connections and queues commands; nothing is answered. */
     public void freeze() {
         signal("STOP");
-        frozen = true;
     }
 
     /** SIGCONT: Redis runs the commands queued while it was frozen. */
     public void thaw() {
         signal("CONT");
-        frozen = false;
     }
 
     /** The visit total. */
@@ -109,18 +100,11 @@ public final class RedisProcess implements AutoCloseable {
         }
     }
 
+    /** SIGKILL where it still runs: a stopped process does not act on SIGTERM. */
     @Override
     public void close() {
-        try {
-            if (process != null && process.isAlive()) {
-                kill(); // thaws first: a stopped process does not act on SIGTERM
-            }
-        } finally {
-            try {
-                Runtime.getRuntime().removeShutdownHook(shutdownHook);
-            } catch (IllegalStateException e) {
-                // the JVM is already shutting down
-            }
+        if (process.isAlive()) {
+            kill();
         }
     }
 
@@ -128,11 +112,11 @@ public final class RedisProcess implements AutoCloseable {
         Processes.run(List.of("kill", "-s", signal, Long.toString(process.pid()))).ok("kill -s " + signal);
     }
 
-    private void waitForExit() {
+    /** The exit status, within 30 s. */
+    private int waitForExit() {
         try {
-            if (!process.waitFor(30, TimeUnit.SECONDS)) {
-                fail("redis-server (pid " + process.pid() + ") did not exit");
-            }
+            assertTrue(process.waitFor(30, TimeUnit.SECONDS), "redis-server (pid " + process.pid() + ") did not exit");
+            return process.exitValue();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException(e);
