@@ -18,7 +18,8 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
-import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
@@ -57,7 +58,8 @@ class BadInputTest {
     @BeforeAll
     static void startStack() {
         stack = LocalStack.withOwnRedis();
-        targets = List.of(new Target("nginx", stack.httpPort()), new Target("web-1", stack.replicaUri("web-1").getPort()));
+        targets = List.of(new Target("nginx", stack.uri("/").getPort()),
+                new Target("web-1", stack.replicaUri("web-1").getPort()));
     }
 
     @AfterAll
@@ -102,30 +104,23 @@ class BadInputTest {
     @Order(2)
     void aSlowlorisIsCutOffByNginxAndDoesNotStarveTheStack() throws Exception {
         long totalBefore = stack.redisTotal();
-        var closedAfter = new ConcurrentLinkedQueue<String>();
-        var threads = new ArrayList<Thread>();
-        int perTarget = 4;
-        Duration bound = Duration.ofSeconds(15);
-        for (var target : targets) {
-            for (int i = 0; i < perTarget; i++) {
-                triedInputs++;
-                threads.add(Thread.ofPlatform().daemon().name("slowloris-" + target.name() + "-" + i)
-                        .start(() -> closedAfter.add(target.name() + " " + slowloris(target.port(), bound))));
+        var slow = new ArrayList<Future<String>>();
+        try (var pool = Executors.newVirtualThreadPerTaskExecutor()) { // close() waits for every one to end
+            for (var target : targets) {
+                for (int i = 0; i < 4; i++) {
+                    triedInputs++;
+                    slow.add(pool.submit(() -> target.name() + " " + slowloris(target.port(), Duration.ofSeconds(15))));
+                }
             }
-        }
-        try {
             // While the slow connections hang on: the stack still answers (a read, counting nothing).
             assertEquals(200, Http.get(stack.uri("/api/visits")).statusCode());
             assertEquals(200, Http.get(stack.replicaUri("web-1").resolve("/api/visits")).statusCode());
-        } finally {
-            for (Thread t : threads) {
-                t.join(bound.plusSeconds(10));
-            }
         }
-        System.out.println("slowloris: " + closedAfter);
+        List<String> outcomes = slow.stream().map(Future::resultNow).toList();
+        System.out.println("slowloris: " + outcomes);
         // nginx's client_header_timeout is 10 s for the whole header, however slowly it trickles in.
-        var nginxOutcomes = closedAfter.stream().filter(s -> s.startsWith("nginx ")).toList();
-        assertEquals(perTarget, nginxOutcomes.size());
+        var nginxOutcomes = outcomes.stream().filter(s -> s.startsWith("nginx ")).toList();
+        assertEquals(4, nginxOutcomes.size());
         for (String outcome : nginxOutcomes) {
             assertTrue(outcome.matches("nginx closed after (9|10|11|12)\\d{3} ms.*"), "nginx kept a slowloris: " + outcome);
             assertFalse(outcome.matches(".* with HTTP/\\S+ 5.*|.* LEAK$"), outcome);
@@ -138,6 +133,7 @@ class BadInputTest {
     @Order(3)
     void moreConnectionsThanNginxAcceptsAreRefusedOrHeldAndTheStackRecovers() throws Exception {
         long totalBefore = stack.redisTotal();
+        int nginx = targets.getFirst().port();
         // nginx: 2 workers x 1024 worker_connections; past that it stops accepting or resets.
         int flood = 2200;
         var sockets = new ArrayList<Socket>();
@@ -146,13 +142,13 @@ class BadInputTest {
             for (int i = 0; i < flood; i++) {
                 triedInputs++;
                 try {
-                    sockets.add(connect(stack.httpPort()));
+                    sockets.add(connect(nginx));
                 } catch (IOException e) {
                     refused++;
                 }
             }
             // With the flood open, a new client gets an answer that is neither a 5xx nor a leak, or none.
-            Reply reply = send(stack.httpPort(), "GET /api/visits HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            Reply reply = send(nginx, "GET /api/visits HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
                     .getBytes(StandardCharsets.US_ASCII));
             System.out.printf("connection flood: %d opened, %d refused; a new request meanwhile: %s%n",
                     flood - refused, refused, reply.summary());
@@ -277,7 +273,7 @@ class BadInputTest {
                 try {
                     int n = socket.getInputStream().read(answer);
                     String text = n < 0 ? "" : new String(answer, 0, n, ISO_8859_1);
-                    return "closed after " + elapsedMillis(start) + " ms" + (n < 0 ? "" : " with "
+                    return "closed after " + (System.nanoTime() - start) / 1_000_000 + " ms" + (n < 0 ? "" : " with "
                             + text.lines().findFirst().orElse("") + (LEAK.matcher(text).find() ? " LEAK" : ""));
                 } catch (SocketTimeoutException stillOpen) {
                     // nothing yet: send the next byte
@@ -285,12 +281,8 @@ class BadInputTest {
             }
             return "held for the whole " + bound.toSeconds() + " s";
         } catch (IOException e) {
-            return "closed after " + elapsedMillis(start) + " ms (" + e.getMessage() + ")";
+            return "closed after " + (System.nanoTime() - start) / 1_000_000 + " ms (" + e.getMessage() + ")";
         }
-    }
-
-    private static long elapsedMillis(long startNanos) {
-        return (System.nanoTime() - startNanos) / 1_000_000;
     }
 
     /** One corpus entry: its name, its flag (see the corpus), and the exact bytes to send. */

@@ -31,15 +31,10 @@ import org.example.visitcounter.stack.support.Waits;
 
 /**
  * One loopback stack (redis-server, the replica JVMs, nginx with the shipped config), started by
- * {@code scripts/local-stack.sh} on free ports: the same script people and the benchmark use.
- *
- * <p>As the shared promises' {@link Stack} ({@link #withOwnRedis()}), its Redis is a
- * {@link RedisProcess} of the test's own (AOF fsync always), given to the script as REDIS_URL,
- * because the script never restarts its own Redis.
- *
- * <p>Its state directory (pids, logs, generated nginx config, Redis data) stays under
- * {@code stack-tests/target/local-stack/} for a post-mortem. {@link #close()} stops the script
- * with SIGTERM and checks that it exited 0 and left no process behind.
+ * {@code scripts/local-stack.sh} on free ports: the same script people and the benchmark use. As
+ * the shared promises' {@link Stack} ({@link #withOwnRedis()}), its Redis is a {@link RedisProcess}
+ * of the test's own (the script never restarts its own). Its state directory stays under
+ * {@code stack-tests/target/local-stack/} for a post-mortem.
  */
 public final class LocalStack implements Stack {
     private static final Duration READY_TIMEOUT = Duration.ofSeconds(90);
@@ -139,10 +134,6 @@ public final class LocalStack implements Stack {
     public void awaitReady(String name, Duration timeout) {
         URI readyz = replicaUri(name).resolve("/readyz");
         await(name + " /readyz 200", timeout).until(() -> Http.status(readyz) == 200);
-    }
-
-    public int httpPort() {
-        return httpPort;
     }
 
     /** STATE_DIR/logs: redis.log, web-N.log, nginx.log (access log), nginx-error.log. */

@@ -28,23 +28,17 @@ import org.example.visitcounter.Settings;
 
 /**
  * Steady load with exact bookkeeping: {@code connections} workers, each with its own HTTP/1.1
- * client (so one kept-alive connection each), sending requests back to back until {@link #stop()}.
- * Two of three requests are {@code GET /}, one is {@code POST /api/visits} (nginx's
- * {@code non_idempotent} failover).
+ * client (one kept-alive connection), sending {@code GET /} and every third a {@code POST
+ * /api/visits} (nginx's {@code non_idempotent} failover), back to back or (a {@link Scenario}'s
+ * {@code pace}) one every {@code pace}, for at most {@link #MAX_PACED_RUN}.
  *
- * <p>Unlike wrk, which abandons the requests in flight at its deadline (the server still counts
- * them), stopping lets every started request finish and records its outcome, so Redis's total can
- * be compared with the 2xx exactly. The client timeout (20 s) is well above nginx's worst case (a
- * 5 s read timeout, up to 3 attempts within 7 s): a timeout here is a real hang, recorded as an error.
+ * <p>Unlike wrk, which abandons the requests in flight at its deadline, {@link #stop()} lets every
+ * request finish and records it, so Redis's total can be compared with the 2xx exactly. The client
+ * timeout (20 s) is well above nginx's worst case (a 5 s read timeout, 3 attempts within 7 s).
  *
- * <p>Paced (a {@link Scenario} with a {@code pace}): a request every {@code pace} per connection,
- * none overlapping, for a load that must not crowd a busy machine; it stops by itself after
- * {@link #MAX_PACED_RUN}.
- *
- * <p>Like a browser (RFC 9112 section 9.3.1), a request sent on a kept-alive connection that the
- * server closed before sending a single byte back is sent once more on a new one: nginx closes
- * idle connections when it reloads or stops. Such a request never reached a replica, so nothing
- * counts twice (the exact Redis total checks that); every such retry is recorded.
+ * <p>Like a browser (RFC 9112 section 9.3.1), a request on a kept-alive connection that the server
+ * closed before answering a byte (nginx does on a reload) is sent once more, and recorded: it never
+ * reached a replica, so nothing counts twice (the exact Redis total checks that).
  */
 public final class LoadClient implements AutoCloseable {
     public static final Duration CLIENT_TIMEOUT = Duration.ofSeconds(20);
@@ -136,13 +130,6 @@ public final class LoadClient implements AutoCloseable {
     /** The requests finished so far, with the figures of {@link Result}. */
     public Result result() {
         return new Result(connections, samples());
-    }
-
-    /** Waits until {@code n} requests got a 2xx: the load is steady. A timeout says what the load saw, and {@code more}. */
-    public void awaitOk(long n, Duration timeout, Callable<String> more) {
-        Waits.explained(() -> Waits.await(n + " 2xx (steady load)", timeout).until(() -> count(Sample::ok) >= n),
-                () -> "the load so far: " + samples.size() + " requests, non-2xx " + result().failuresByStatus()
-                        + ", first failures " + result().failures().stream().limit(5).toList() + "\n" + more.call());
     }
 
     /** How many finished requests match, so far (for awaiting progress under load). */
@@ -261,7 +248,10 @@ public final class LoadClient implements AutoCloseable {
             long before = total.getAsLong();
             long loadStart = System.nanoTime();
             try (var load = new LoadClient(base, connections, pace)) {
-                load.awaitOk(steady, STEADY_DEADLINE, diagnosis);
+                Waits.explained(() -> Waits.await(steady + " 2xx (steady load)", STEADY_DEADLINE)
+                        .until(() -> load.count(Sample::ok) >= steady), () -> "the load so far: " + load.samples.size()
+                        + " requests, non-2xx " + load.result().failuresByStatus() + ", first failures "
+                        + load.result().failures().stream().limit(5).toList() + "\n" + diagnosis.call());
                 long faultAt = System.nanoTime();
                 strike.run();
                 long struckAt = System.nanoTime();
