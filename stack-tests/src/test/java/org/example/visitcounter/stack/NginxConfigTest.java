@@ -86,7 +86,8 @@ class NginxConfigTest {
                     .flatMap(d -> !d.startsWith("server web:8080 resolve ") ? Stream.of(d) : Stream.of(9001, 9002, 9003)
                             .map(port -> d.replace("web:8080 resolve", "127.0.0.1:" + port))).toList();
             assertEquals(expected, directives(upstream(name, loopback)), "upstream " + name);
-            assertTrue(expected.contains("server 127.0.0.1:9001 max_fails=1 fail_timeout=5s"), "peers.envsh's parameters: " + expected);
+            assertTrue(expected.contains("server 127.0.0.1:9001 max_fails=1 fail_timeout=5s"),
+                    "peers.envsh's parameters: " + expected);
             assertTrue(expected.contains("include " + ROOT.resolve("nginx/upstream-shared.conf")), expected.toString());
         }
         // What both include: the zone and the connection cache (its timeout: TimeoutContractTest).

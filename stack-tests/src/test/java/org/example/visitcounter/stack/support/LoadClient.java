@@ -299,7 +299,7 @@ public final class LoadClient implements AutoCloseable {
                     .limit(20).map(Sample::toString).toList(), name + ": failures other than 503 with Retry-After");
             assertFalse(result.failures().isEmpty(), name + ": no 503 at all: did the fault happen?");
             assertEquals(List.of(), result.samples().stream().filter(s -> s.latencyMillis() > OUTAGE_LIMIT.toMillis())
-                    .limit(20).map(Sample::toString).toList(), name + ": answers slower than " + OUTAGE_LIMIT.toMillis() + " ms");
+                    .limit(20).map(Sample::toString).toList(), name + ": answers slower than " + OUTAGE_LIMIT);
             result.assertNothingResent(name);
             result.assertCounted(counted, ambiguous(), name);
         }

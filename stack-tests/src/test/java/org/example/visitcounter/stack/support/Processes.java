@@ -105,13 +105,7 @@ public final class Processes {
     private static ProcessBuilder builder(List<String> command, Map<String, String> env) {
         var builder = new ProcessBuilder(command).directory(Project.root().toFile())
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
-        env.forEach((name, value) -> {
-            if (value == null) {
-                builder.environment().remove(name);
-            } else {
-                builder.environment().put(name, value);
-            }
-        });
+        env.forEach((name, value) -> builder.environment().compute(name, (n, old) -> value)); // null: removed
         return builder;
     }
 }
