@@ -22,6 +22,7 @@ import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import org.example.visitcounter.stack.support.DocCommands;
 import org.example.visitcounter.stack.support.Http;
+import org.example.visitcounter.stack.support.PageViews;
 import org.example.visitcounter.stack.support.LoadClient.Result;
 import org.example.visitcounter.stack.support.LoadClient.Run;
 import org.example.visitcounter.stack.support.LoadClient.Sample;
@@ -77,29 +78,26 @@ class ComposeScaleTest {
         var sequential = new Sequential();
 
         long scaleUp = System.nanoTime();
-        stack.cli.docker(ComposeStack.COMMAND_TIMEOUT, DocCommands.SCALE_TO_5).ok(DocCommands.SCALE_TO_5);
+        stack.docker(ComposeStack.COMMAND_TIMEOUT, DocCommands.SCALE_TO_5);
         long upReturned = System.nanoTime();
-        Set<String> five = containerIds("web");
+        Set<String> five = new TreeSet<>(stack.replicas());
         assertEquals(SCALED, five.size(), "web containers after --scale web=5: " + five);
         // Round robin over 5 peers: 10 sequential requests hit each twice once nginx knows all 5.
         awaitOrExplain("all 5 replicas in nginx's rotation (10 sequential GET /, 2 each)", RESOLVE_DEADLINE,
                 () -> sequential.round(10).equals(each(five, 2)));
         long allFive = System.nanoTime();
         assertEquals(nginxBefore, nginxIdentity(), "scaling touched nginx (recreated or restarted)");
-        String upFigures = String.format("scale 3->5: command %d ms, all 5 serving %d ms after it returned (%d sequential requests)",
-                (upReturned - scaleUp) / 1_000_000, (allFive - upReturned) / 1_000_000, sequential.sent);
-        System.out.println("[3 scale] " + upFigures);
+        System.out.printf("[3 scale] scale 3->5: command %d ms, all 5 serving %d ms after it returned (%d sequential"
+                + " requests)%n", (upReturned - scaleUp) / 1_000_000, (allFive - upReturned) / 1_000_000, sequential.sent);
 
         // The replicas' addresses, before two go away: nginx's log names upstreams by address.
-        Map<String, List<String>> addresses = new TreeMap<>();
-        five.forEach(id -> addresses.put(id, upstreamAddresses(id)));
+        Map<String, List<String>> addresses = five.stream().collect(Collectors.toMap(id -> id, ComposeScaleTest::upstreamAddresses));
         Instant logsFrom = Instant.now().minusSeconds(1);
         Set<String> three = new TreeSet<>();
         Run run = new Scenario(stack.uri("/"), CONNECTIONS, 100, stack::redisTotal, stack::diagnosis).run(
-                "[3 scale] 5->3 under load", () -> stack.cli.docker(ComposeStack.COMMAND_TIMEOUT, DocCommands.SCALE_TO_3)
-                        .ok(DocCommands.SCALE_TO_3), load -> {
+                "[3 scale] 5->3 under load", () -> stack.docker(ComposeStack.COMMAND_TIMEOUT, DocCommands.SCALE_TO_3), load -> {
                     long from = System.nanoTime();
-                    three.addAll(containerIds("web"));
+                    three.addAll(stack.replicas());
                     assertEquals(REPLICAS, three.size(), "web containers after --scale web=3: " + three);
                     assertTrue(five.containsAll(three), "scaling down removes replicas, it starts none: " + three + " of " + five);
                     // Past a re-resolve (valid=1s) and a fail_timeout (5s), with margin (10 s): nginx has let go
@@ -140,13 +138,13 @@ class ComposeScaleTest {
     @Order(2)
     void aReplicaThatCrashesUnderLoadIsRestartedByItsRestartPolicyAndServesAgain() {
         String victim = stack.replicas().getFirst();
-        String restartsBefore = restartCount(victim);
+        String restartsBefore = stack.inspect(victim).path("RestartCount").asText();
         var scenario = new Scenario(stack.uri("/"), CONNECTIONS, 100, stack::redisTotal, stack::diagnosis);
         scenario.run("4b crash (SIGSEGV) " + victim, () -> stack.cli.run(ComposeStack.COMMAND_TIMEOUT, "exec", victim,
                 "sh", "-c", "kill -SEGV 1").ok("kill -SEGV 1 in " + victim), load -> {
                     long crashed = System.nanoTime();
                     awaitOrExplain(victim + " restarted by Docker", ComposeStack.HEALTHY_DEADLINE,
-                            () -> !restartCount(victim).equals(restartsBefore));
+                            () -> !stack.inspect(victim).path("RestartCount").asText().equals(restartsBefore));
                     long restarted = System.nanoTime();
                     stack.awaitHealthy(victim);
                     long healthy = System.nanoTime();
@@ -159,23 +157,12 @@ class ComposeScaleTest {
     }
 
     /**
-     * The one failure scaling down can give with this nginx configuration, and nothing else: a
-     * 502 that nginx logged as "no live upstreams" after an attempt on a replica being removed.
-     *
-     * <p>Why it happens: a replica that is being stopped closes its listener while Docker's DNS
-     * still lists it (it leaves DNS only once its container has stopped), so nginx's first attempt
-     * on it is refused and nginx skips it for fail_timeout (5 s). nginx drops its address only at
-     * its next re-resolve (resolver valid=), after the container is gone; if the fail_timeout lapses first,
-     * nginx tries the vanished address again, the connect times out (1 s: nothing answers, not even
-     * a reset), and if the re-resolve that drops the address lands meanwhile, the upstream's peer
-     * set has changed since the request began. nginx's round robin then refuses to pick another
-     * peer for that request (ngx_http_upstream_round_robin.c: {@code if (peers->config &&
-     * rrp->config != *peers->config) goto busy;}, from the runtime `resolve` support): "no live
-     * upstreams", 502, although three replicas are up. Such a request never reached a replica
-     * that could count it, so the exact total still holds (checked by the caller). Seen with
-     * valid=5s (2 requests in one run of several); the shorter the resolver's valid= period is
-     * against fail_timeout, the rarer it gets, but any failed attempt that straddles a change of
-     * the peer set ends this way.
+     * The one failure scaling down can give, and nothing else: a 502 that nginx logged as "no live
+     * upstreams" after attempts on removed replicas only. A replica being stopped refuses
+     * connections while Docker's DNS still lists it; a failed attempt that straddles nginx's
+     * re-resolve (valid=1s) changes the upstream's peer set under the request, and nginx's round
+     * robin then picks no other peer for it (ngx_http_upstream_round_robin.c: {@code rrp->config !=
+     * *peers->config}). Such a request reached no replica that could count it: the exact total holds.
      */
     private static void assertOnlyNoLiveUpstream502s(Result result, Set<String> removedAddresses, Instant logsFrom) {
         var other = result.failures().stream().filter(s -> s.status() != 502).limit(20).map(Sample::toString).toList();
@@ -198,32 +185,14 @@ class ComposeScaleTest {
                 + failedAtNginx);
     }
 
-    // ---- the stack --------------------------------------------------------------------------
-
-    /** The running containers of a service: their short ids, which the replicas put in X-Served-By. */
-    private static Set<String> containerIds(String service) {
-        return stack.containers(service).stream().map(ComposeStack.Container::id).collect(Collectors.toCollection(TreeSet::new));
-    }
-
-    private static String restartCount(String container) {
-        return stack.inspect(container).path("RestartCount").asText();
-    }
-
     /** The addresses (ip:8080) nginx reaches a replica at: one per network it is on. */
     private static List<String> upstreamAddresses(String container) {
-        List<String> addresses = new ArrayList<>();
-        stack.inspect(container).at("/NetworkSettings/Networks").forEach(n -> addresses.add(n.path("IPAddress").asText() + ":8080"));
-        return addresses;
+        return stack.inspect(container).at("/NetworkSettings/Networks").valueStream()
+                .map(n -> n.path("IPAddress").asText() + ":8080").toList();
     }
 
     /** One line of nginx's access log (proxy.conf's log_format vc_upstream). */
-    record AccessLine(String request, int status, String requestId, List<String> upstreams, String upstreamStatus) {
-        @Override
-        public String toString() {
-            return status + " \"" + request + "\" rid=" + requestId + " upstream=" + String.join(", ", upstreams)
-                    + " ustatus=" + upstreamStatus;
-        }
-    }
+    record AccessLine(String request, int status, String requestId, List<String> upstreams, String upstreamStatus) {}
 
     private static final Pattern ACCESS_LINE = Pattern.compile(
             "\"([^\"]*)\" (\\d{3}) \\d+ rid=(\\S+) upstream=(.*?) ustatus=(.*?) uct=");
@@ -245,7 +214,7 @@ class ComposeScaleTest {
 
     /** nginx's container and its start: changes if nginx is recreated or restarted. */
     private static String nginxIdentity() {
-        var nginx = stack.inspect(containerIds("nginx").stream().findFirst().orElseThrow(() -> new AssertionError("no nginx")));
+        var nginx = stack.inspect(stack.containers("nginx").getFirst().id());
         return nginx.path("Id").asText() + "/" + nginx.at("/State/StartedAt").asText() + "/" + nginx.path("RestartCount").asText();
     }
 
@@ -277,8 +246,7 @@ class ComposeScaleTest {
                     continue;
                 }
                 ok++;
-                served.merge(r.headers().firstValue("X-Served-By")
-                        .orElseThrow(() -> new AssertionError("no X-Served-By: " + r.headers().map())), 1, Integer::sum);
+                served.merge(PageViews.header(r, "X-Served-By"), 1, Integer::sum);
             }
             return served;
         }
@@ -287,5 +255,4 @@ class ComposeScaleTest {
     private static Map<String, Integer> each(Set<String> replicas, int n) {
         return replicas.stream().collect(Collectors.toMap(r -> r, r -> n, (a, b) -> a, TreeMap::new));
     }
-
 }

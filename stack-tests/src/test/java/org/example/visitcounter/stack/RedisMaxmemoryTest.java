@@ -12,6 +12,7 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.example.visitcounter.stack.support.DocCommands;
 import org.example.visitcounter.stack.support.DockerCli;
 import org.example.visitcounter.stack.support.LoadClient;
 import org.example.visitcounter.stack.support.Project;
@@ -47,9 +48,9 @@ class RedisMaxmemoryTest {
                   redis:
                     command: ["redis-server", "--maxmemory", "%s", "--maxmemory-policy", "%s"]
                 """.formatted(MAXMEMORY, policy));
-        try (var stack = ComposeStack.up(Map.of("COMPOSE_FILE", "compose.yaml:" + overlay))) {
+        try (var stack = ComposeStack.up(DocCommands.UP, Map.of("COMPOSE_FILE", "compose.yaml:" + overlay))) {
             String redis = stack.containers("redis").getFirst().id();
-            String startedBefore = started(stack.cli, redis);
+            String startedBefore = started(stack, redis);
             long totalBefore = stack.redisTotal();
 
             long start = System.nanoTime();
@@ -61,7 +62,7 @@ class RedisMaxmemoryTest {
             }
             Map<String, Long> stats = info(stack.cli, redis);
             long total = stack.redisTotal();
-            String startedAfter = started(stack.cli, redis);
+            String startedAfter = started(stack, redis);
             System.out.printf("maxmemory %s %s, load until the first eviction (%d s): %d requests, %d x 2xx, failures %s;"
                             + " evicted_keys %d, used_memory %d, maxmemory %d; total %d -> %d; container %s -> %s%n",
                     MAXMEMORY, policy, Duration.ofNanos(System.nanoTime() - start).toSeconds(), run.samples().size(),
@@ -88,9 +89,9 @@ class RedisMaxmemoryTest {
         return m.group(1);
     }
 
-    private static String started(DockerCli cli, String container) {
-        return cli.run(COMMAND, "inspect", "-f", "{{.RestartCount}} {{.State.StartedAt}} {{.State.OOMKilled}}", container)
-                .ok("inspect").output().strip();
+    private static String started(ComposeStack stack, String container) {
+        var c = stack.inspect(container);
+        return c.path("RestartCount") + " " + c.at("/State/StartedAt").asText() + " " + c.at("/State/OOMKilled");
     }
 
     private static Map<String, Long> info(DockerCli cli, String redis) {
