@@ -4,6 +4,7 @@ import static org.example.visitcounter.stack.support.Waits.await;
 import static org.example.visitcounter.stack.support.Waits.explained;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.params.provider.Arguments.arguments;
 
 import java.io.IOException;
 import java.net.Socket;
@@ -12,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -22,6 +24,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.UnaryOperator;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Stream;
 import org.example.visitcounter.stack.support.DocCommands;
 import org.example.visitcounter.stack.support.Http;
 import org.example.visitcounter.stack.support.PageViews;
@@ -31,11 +34,13 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
-import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The development loop of docs/development.md on the real engine, in both forms on one stack: first
@@ -62,7 +67,6 @@ class ComposeDevLoopTest {
     private static final Path LUA = Path.of("web-app/src/main/resources/count-visit.lua");
     private static final Path LOGBACK = Path.of("web-app/src/main/resources/logback.xml");
     private static final String LABEL = "<p class=\"label\">This page has been visited</p>";
-    private static final String BROKEN = "\nclass DevLoopBroken { oops }\n";
     /** A compile error as javac reports it: file:line: message. */
     private static final String FILE_LINE = "(?s).*VisitPage\\.java:\\d+: .*";
     /** Compose's prefix of a replica's log line, once its terminal codes (colours, erase line) are gone. */
@@ -122,16 +126,8 @@ class ComposeDevLoopTest {
             String marker = "visited (" + System.nanoTime() + ")";
             editAndUndo("a method body (standalone watch)", "a method body, undone (standalone watch)",
                     new Change().replace(PAGE, LABEL, LABEL.replace("visited", marker)), marker, false);
-            try (var edit = new Change().append(PAGE, BROKEN).apply()) {
-                long saved = System.nanoTime();
-                // The standalone watch shows Compose's sync log, not the replicas': the page is where the error shows.
-                awaitTrue(Duration.ofSeconds(30), "the banner stylesheet naming the error as file:line:",
-                        () -> body("/dev-server/banner.css").matches(FILE_LINE));
-                System.out.printf("dev loop: compile error on the page after %.1f s (standalone watch); its file:line:"
-                        + " in watch's own output: %s%n", (System.nanoTime() - saved) / 1e9,
-                        log().matches(FILE_LINE) ? "yes" : "no (Compose's sync log only)");
-            }
-            awaitTrue(Duration.ofSeconds(30), "no banner after the fix", ComposeDevLoopTest::noBannerFromAnyReplica);
+            // The standalone watch shows Compose's sync log, not the replicas': the page is where the error shows.
+            compileErrorShownUntilTheFix("standalone watch", false);
         } finally {
             stopWatching();
             startWatching("up-watch.log", DocCommands.WATCH);
@@ -158,76 +154,58 @@ class ComposeDevLoopTest {
         }
     }
 
-    // Each edit kind of #14 through one helper: the edit as one save, then every replica serving it,
-    // with a client refreshing meanwhile; then the undo, measured the same way.
-
-    @RepeatedTest(ROUNDS)
+    /**
+     * Each edit kind of #14, {@link #ROUNDS} saves each: the edit, timed until every replica serves
+     * it (its marker on the page, or for logback.xml in each replica's "dev-server: build" line) while
+     * a client refreshes; then its undo, timed the same way.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("editKinds")
     @Order(2)
-    void aMethodBodyEdit() throws Exception {
-        String marker = "visited (" + System.nanoTime() + ")";
-        editAndUndo("a method body", "a method body, undone",
-                new Change().replace(PAGE, LABEL, LABEL.replace("visited", marker)), marker, false);
-        // Each replica's own account of the edit and of its undo.
-        List<String> builds = log().lines().filter(line -> line.contains("dev-server: build")).toList();
-        builds.subList(Math.max(0, builds.size() - 2 * REPLICAS), builds.size()).forEach(System.out::println);
+    void everyReplicaServesAnEditAndItsUndo(String kind, String undoKind, boolean inBuildLine, EditKind edit)
+            throws Exception {
+        String marker = "dev-loop-" + System.nanoTime();
+        editAndUndo(kind, undoKind, edit.change(marker), marker, inBuildLine);
     }
 
-    @RepeatedTest(ROUNDS)
-    @Order(5)
-    void aNewClassThenItsDeletion() throws Exception {
-        String marker = "<!-- dev-loop new class " + System.nanoTime() + " -->";
-        // A method, not a constant: javac would copy a constant into VisitPage, leaving no use of the class.
-        String helper = """
-                package org.example.visitcounter;
-
-                final class DevLoopMarker {
-                    static String text() {
-                        return "%s";
-                    }
-                }
-                """.formatted(marker.replace("\"", "\\\""));
-        // Undone in reverse order: VisitPage stops using the class, then the class is deleted.
-        editAndUndo("a new class", "a deleted class", new Change()
-                        .create(NEW_CLASS, helper)
-                        .replace(PAGE, "return page.append(TAIL)", "return page.append(DevLoopMarker.text()).append(TAIL)"),
-                marker, false);
+    private interface EditKind {
+        Change change(String marker) throws IOException;
     }
 
-    @RepeatedTest(ROUNDS)
-    @Order(6)
-    void aChangedSignature() throws Exception {
-        String marker = "dev-loop-signature-" + System.nanoTime();
-        editAndUndo("a changed signature", "a changed signature, undone", new Change()
+    static Stream<Arguments> editKinds() {
+        return Stream.of(
+                arguments("a method body", "a method body, undone", false, (EditKind) marker -> new Change()
+                        .replace(PAGE, LABEL, LABEL.replace("visited", "visited " + marker))),
+                // A method, not a constant: javac would copy a constant into VisitPage, leaving no use of the
+                // class. Undone in reverse order: VisitPage stops using the class, then the class is deleted.
+                arguments("a new class", "a deleted class", false, (EditKind) marker -> new Change()
+                        .create(NEW_CLASS, """
+                                package org.example.visitcounter;
+
+                                final class DevLoopMarker {
+                                    static String text() {
+                                        return "%s";
+                                    }
+                                }
+                                """.formatted(marker))
+                        .replace(PAGE, "return page.append(TAIL)", "return page.append(DevLoopMarker.text()).append(TAIL)")),
+                arguments("a changed signature", "a changed signature, undone", false, (EditKind) marker -> new Change()
                         .replace(PAGE, "static String escape(String text) {", "static String escape(String text, String after) {")
                         .replace(PAGE, "return out == null ? text : out.toString();",
                                 "return (out == null ? text : out.toString()) + after;")
                         .replace(PAGE, ".append(escape(servedBy))", ".append(escape(servedBy, \" " + marker + "\"))")
-                        .replace(PAGE, ".append(escape(e.getKey()))", ".append(escape(e.getKey(), \"\"))"),
-                marker, false);
-    }
-
-    @RepeatedTest(ROUNDS)
-    @Order(7)
-    void anEditedLuaScript() throws Exception {
-        // Observable and harmless: the script's answer gains a tally that is never stored, which the
-        // page lists as one more replica.
-        String marker = "dev-loop-lua-" + System.nanoTime();
-        editAndUndo("the Lua script", "the Lua script, undone", new Change().replace(LUA,
+                        .replace(PAGE, ".append(escape(e.getKey()))", ".append(escape(e.getKey(), \"\"))")),
+                // Observable and harmless: the script's answer gains a tally that is never stored, which the
+                // page lists as one more replica.
+                arguments("the Lua script", "the Lua script, undone", false, (EditKind) marker -> new Change().replace(LUA,
                         "return {number, 0, redis.call('HGETALL', KEYS[2])}",
                         "local tallies = redis.call('HGETALL', KEYS[2])\n"
                                 + "table.insert(tallies, '" + marker + "')\ntable.insert(tallies, '1')\n"
-                                + "return {number, 0, tallies}"),
-                marker, false);
-    }
-
-    @RepeatedTest(ROUNDS)
-    @Order(8)
-    void anEditedLoggingConfiguration() throws Exception {
-        // Not on the page: each replica's next build logs its "dev-server: build" line in the new pattern.
-        String marker = "dev-loop-logback-" + System.nanoTime();
-        editAndUndo("logback.xml", "logback.xml, undone",
-                new Change().replace(LOGBACK, "%d{HH:mm:ss.SSS} %-5level", "%d{HH:mm:ss.SSS} " + marker + " %-5level"),
-                marker, true);
+                                + "return {number, 0, tallies}")),
+                // Not on the page: each replica's next build logs its "dev-server: build" line in the new pattern.
+                arguments("logback.xml", "logback.xml, undone", true, (EditKind) marker -> new Change()
+                        .replace(LOGBACK, "%d{HH:mm:ss.SSS} %-5level", "%d{HH:mm:ss.SSS} " + marker + " %-5level")))
+                .flatMap(kind -> Collections.nCopies(ROUNDS, kind).stream());
     }
 
     @Test
@@ -248,19 +226,26 @@ class ComposeDevLoopTest {
     @Test
     @Order(4)
     void aCompileErrorKeepsThePageServingWithABannerUntilTheFix() throws Exception {
+        compileErrorShownUntilTheFix("up --watch", true);
+    }
+
+    /** The previous build keeps serving, its page links a banner naming the error as file:line:, gone after the fix. */
+    private static void compileErrorShownUntilTheFix(String form, boolean inComposeOutput) throws IOException {
         long saved;
-        try (var edit = new Change().append(PAGE, BROKEN).apply()) {
+        try (var edit = new Change().append(PAGE, "\nclass DevLoopBroken { oops }\n").apply()) {
             saved = System.nanoTime();
-            awaitTrue(Duration.ofSeconds(30), "the banner stylesheet naming the error",
-                    () -> body("/dev-server/banner.css").contains("VisitPage.java:"));
-            System.out.printf("dev loop: compile error shown after %.1f s%n", (System.nanoTime() - saved) / 1e9);
+            awaitTrue(Duration.ofSeconds(30), "the banner stylesheet naming the error as file:line:",
+                    () -> body("/dev-server/banner.css").matches(FILE_LINE));
+            System.out.printf("dev loop: compile error shown after %.1f s (%s)%n", (System.nanoTime() - saved) / 1e9, form);
             assertEquals(200, status("/"), "the previous build keeps serving");
             assertTrue(body("/").contains("/dev-server/banner.css"), "the page links the banner");
-            awaitTrue(Duration.ofSeconds(10), "file:line: message in compose's output", () -> log().matches(FILE_LINE));
+            if (inComposeOutput) {
+                awaitTrue(Duration.ofSeconds(10), "file:line: message in compose's output", () -> log().matches(FILE_LINE));
+            }
         }
         saved = System.nanoTime();
         awaitTrue(Duration.ofSeconds(30), "no banner after the fix", ComposeDevLoopTest::noBannerFromAnyReplica);
-        System.out.printf("dev loop: banner gone %.1f s after the fix%n", (System.nanoTime() - saved) / 1e9);
+        System.out.printf("dev loop: banner gone %.1f s after the fix (%s)%n", (System.nanoTime() - saved) / 1e9, form);
     }
 
     @Test
