@@ -18,12 +18,14 @@ import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.UnaryOperator;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.IntStream;
 import java.util.stream.Stream;
 import org.example.visitcounter.stack.support.DocCommands;
 import org.example.visitcounter.stack.support.Http;
@@ -45,12 +47,9 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * The development loop of docs/development.md on the real engine, in both forms on one stack: first
  * {@code up --build -d --wait} then the standalone {@code watch}, then {@code up --build --watch}.
- * Edits of the repository's own files as a developer makes them, each undone afterwards: a
- * stylesheet (sync); each Java or resource edit kind of #14 (a method body, a new class, a deleted
- * class, a changed signature, the Lua script, logback.xml), which each dev replica's dev server
- * reloads in its running JVM, timed until every replica serves it while a client refreshes every
- * 100 ms, five times each (the median and the worst are printed at the end); a compile error
- * (banner on the page); and the pom (rebuild).
+ * Edits of the repository's own files, each undone afterwards: a stylesheet (sync), each edit kind
+ * of #14 (reloaded in each replica's running JVM; the median and worst of five are printed at the
+ * end), a compile error (a banner on the page), and the pom (rebuild).
  */
 @Tag("docker")
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -95,13 +94,9 @@ class ComposeDevLoopTest {
         watchLog = tmp.resolve(logName);
         watchCommand = command;
         watch = stack.cli.start(watchLog, command);
-        awaitTrue(ComposeStack.BUILD_TIMEOUT, "nginx serving GET /api/visits", () -> status("/api/visits") == 200);
+        awaitTrue(ComposeStack.BUILD_TIMEOUT, "nginx serving GET /api/visits",
+                () -> Http.status(stack.uri("/api/visits")) == 200);
         awaitTrue(Duration.ofSeconds(60), "compose watch watching", () -> log().contains("Watch enabled"));
-    }
-
-    private static void stopWatching() throws InterruptedException {
-        watch.destroy();
-        watch.waitFor();
     }
 
     @AfterAll
@@ -112,7 +107,8 @@ class ComposeDevLoopTest {
                     sorted.get(sorted.size() / 2), sorted.getLast(), sorted.size());
         });
         if (watch != null) {
-            stopWatching();
+            watch.destroy();
+            watch.waitFor();
         }
         if (stack != null) {
             stack.close();
@@ -129,7 +125,8 @@ class ComposeDevLoopTest {
             // The standalone watch shows Compose's sync log, not the replicas': the page is where the error shows.
             compileErrorShownUntilTheFix("standalone watch", false);
         } finally {
-            stopWatching();
+            watch.destroy();
+            watch.waitFor();
             startWatching("up-watch.log", DocCommands.WATCH);
         }
     }
@@ -179,15 +176,8 @@ class ComposeDevLoopTest {
                 // A method, not a constant: javac would copy a constant into VisitPage, leaving no use of the
                 // class. Undone in reverse order: VisitPage stops using the class, then the class is deleted.
                 arguments("a new class", "a deleted class", false, (EditKind) marker -> new Change()
-                        .create(NEW_CLASS, """
-                                package org.example.visitcounter;
-
-                                final class DevLoopMarker {
-                                    static String text() {
-                                        return "%s";
-                                    }
-                                }
-                                """.formatted(marker))
+                        .append(NEW_CLASS, "package org.example.visitcounter;\n\nfinal class DevLoopMarker {\n"
+                                + "    static String text() {\n        return \"" + marker + "\";\n    }\n}\n")
                         .replace(PAGE, "return page.append(TAIL)", "return page.append(DevLoopMarker.text()).append(TAIL)")),
                 arguments("a changed signature", "a changed signature, undone", false, (EditKind) marker -> new Change()
                         .replace(PAGE, "static String escape(String text) {", "static String escape(String text, String after) {")
@@ -237,7 +227,7 @@ class ComposeDevLoopTest {
             awaitTrue(Duration.ofSeconds(30), "the banner stylesheet naming the error as file:line:",
                     () -> body("/dev-server/banner.css").matches(FILE_LINE));
             System.out.printf("dev loop: compile error shown after %.1f s (%s)%n", (System.nanoTime() - saved) / 1e9, form);
-            assertEquals(200, status("/"), "the previous build keeps serving");
+            assertEquals(200, Http.status(stack.uri("/")), "the previous build keeps serving");
             assertTrue(body("/").contains("/dev-server/banner.css"), "the page links the banner");
             if (inComposeOutput) {
                 awaitTrue(Duration.ofSeconds(10), "file:line: message in compose's output", () -> log().matches(FILE_LINE));
@@ -259,7 +249,7 @@ class ComposeDevLoopTest {
                 Set<String> now = Set.copyOf(stack.replicas());
                 return now.size() == REPLICAS && now.stream().noneMatch(before::contains);
             });
-            awaitTrue(Duration.ofMinutes(2), "the rebuilt stack serving", () -> status("/") == 200);
+            awaitTrue(Duration.ofMinutes(2), "the rebuilt stack serving", () -> Http.status(stack.uri("/")) == 200);
             System.out.printf("dev loop: pom.xml edit rebuilt and recreated %d replicas, serving after %.1f s%n",
                     REPLICAS, (System.nanoTime() - saved) / 1e9);
             assertTrue(log().contains("Rebuilding service \"web\""), "compose watch says it rebuilt web");
@@ -325,7 +315,7 @@ class ComposeDevLoopTest {
 
     /** Files of the repository changed as one save: apply() writes them all, close() puts them back. */
     private static final class Change implements AutoCloseable {
-        private final LinkedHashMap<Path, String> before = new LinkedHashMap<>(); // null: the file is new
+        private final LinkedHashMap<Path, String> before = new LinkedHashMap<>();
         private final Map<Path, String> after = new LinkedHashMap<>();
         private boolean applied;
 
@@ -340,18 +330,13 @@ class ComposeDevLoopTest {
             return edit(relative, content -> content + text);
         }
 
+        /** Appending to a file that does not exist creates it; undone, it is deleted. */
         private Change edit(Path relative, UnaryOperator<String> how) throws IOException {
             Path file = Project.root().resolve(relative);
-            before.putIfAbsent(file, Files.readString(file));
-            after.put(file, how.apply(after.getOrDefault(file, before.get(file))));
-            return this;
-        }
-
-        Change create(Path relative, String content) {
-            Path file = Project.root().resolve(relative);
-            assertTrue(Files.notExists(file), relative + " exists already");
-            before.put(file, null);
-            after.put(file, content);
+            if (!before.containsKey(file)) {
+                before.put(file, Files.exists(file) ? Files.readString(file) : null); // null: a new file
+            }
+            after.put(file, how.apply(after.getOrDefault(file, Objects.requireNonNullElse(before.get(file), ""))));
             return this;
         }
 
@@ -379,16 +364,7 @@ class ComposeDevLoopTest {
 
     /** Gone from every replica: a few answers in a row without it (round robin over 3). */
     private static boolean noBannerFromAnyReplica() {
-        for (int i = 0; i < 2 * REPLICAS; i++) {
-            if (body("/dev-server/banner.css").contains("VisitPage.java")) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    private static int status(String path) {
-        return Http.status(stack.uri(path));
+        return IntStream.range(0, 2 * REPLICAS).noneMatch(i -> body("/dev-server/banner.css").contains("VisitPage.java"));
     }
 
     private static String body(String path) {

@@ -22,7 +22,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Collectors;
 import org.example.visitcounter.stack.support.DocCommands;
 import org.example.visitcounter.stack.support.Http;
@@ -69,7 +68,8 @@ class ComposeProdTest {
         int registryPort = Ports.freeBlock(1);
         registry = "127.0.0.1:" + registryPort;
         tag = "prod-test-" + ProcessHandle.current().pid();
-        stack = new ComposeStack(Map.of("COMPOSE_FILE", "compose.yaml:prod.compose.yaml", "REGISTRY", registry, "TAG", tag));
+        stack = new ComposeStack(Map.of("COMPOSE_FILE", "compose.yaml:prod.compose.yaml",
+                "REGISTRY", registry, "TAG", tag));
         secret = Project.root().resolve(SECRET);
         if (!Files.exists(secret)) {
             // README's step: a random password, readable by the containers' users. A developer's
@@ -191,15 +191,10 @@ class ComposeProdTest {
         return total.asLong();
     }
 
-    /** Polls every 100 ms; on a timeout, with the last answer. */
+    /** Polls every 100 ms; returns the answer with that status (a timeout names the last one). */
     private static HttpResponse<String> awaitStatus(String path, int status) {
-        var last = new AtomicReference<HttpResponse<String>>();
-        explained(() -> await(path + " to answer " + status, COMMAND).pollInterval(Duration.ofMillis(100))
-                .until(() -> {
-                    last.set(Http.get(stack.uri(path)));
-                    return last.get().statusCode() == status;
-                }), () -> "last: " + last.get().statusCode() + " " + last.get().body());
-        return last.get();
+        return await(path + " to answer " + status, COMMAND).pollInterval(Duration.ofMillis(100))
+                .until(() -> Http.get(stack.uri(path)), response -> response.statusCode() == status);
     }
 
     private static List<String> appImages() {

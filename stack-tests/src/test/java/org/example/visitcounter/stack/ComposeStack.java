@@ -7,8 +7,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.net.URI;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
@@ -18,6 +16,7 @@ import org.example.visitcounter.RedisVisits;
 import org.example.visitcounter.stack.support.DocCommands;
 import org.example.visitcounter.stack.support.DockerCli;
 import org.example.visitcounter.stack.support.Ports;
+import org.example.visitcounter.stack.support.Processes;
 import org.example.visitcounter.stack.support.Waits;
 
 /**
@@ -55,11 +54,6 @@ final class ComposeStack implements Stack {
         all.put("COMPOSE_PROJECT_NAME", project);
         all.put("HTTP_PORT", Integer.toString(port));
         this.cli = new DockerCli(all);
-    }
-
-    /** {@code docker compose up --build -d --wait} on compose.yaml alone. */
-    static ComposeStack up() {
-        return up(DocCommands.UP, Map.of());
     }
 
     /** A new project brought up by {@code command}, e.g. {@link DocCommands#DEV_UP}; closed again if it fails. */
@@ -108,8 +102,8 @@ final class ComposeStack implements Stack {
 
     /** {@code docker inspect}'s JSON of a container. */
     JsonNode inspect(String container) {
-        return json("docker inspect " + container, cli.run(COMMAND_TIMEOUT, "inspect", container).ok("docker inspect").stdout())
-                .get(0);
+        String out = cli.run(COMMAND_TIMEOUT, "inspect", container).ok("docker inspect").stdout();
+        return json("docker inspect " + container, out).get(0);
     }
 
     private static JsonNode json(String what, String text) {
@@ -176,13 +170,7 @@ final class ComposeStack implements Stack {
 
     /** The machine's state for a failure message: compose ps and the load average (2 shared cores). */
     String diagnosis() {
-        String load;
-        try {
-            load = Files.readString(Path.of("/proc/loadavg")).strip();
-        } catch (IOException e) {
-            load = "unknown";
-        }
-        return "compose ps: " + ps(true) + "\nload average: " + load;
+        return "compose ps: " + ps(true) + "\nuptime: " + Processes.run(List.of("uptime")).output().strip();
     }
 
     @Override
