@@ -4,29 +4,30 @@ import static org.example.visitcounter.stack.support.Waits.await;
 import static org.example.visitcounter.stack.support.Waits.explained;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
+import static org.junit.jupiter.params.provider.Arguments.arguments;
 
 import java.io.IOException;
-import java.net.URI;
-import java.net.http.HttpResponse;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.Predicate;
+import java.util.function.UnaryOperator;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.IntStream;
+import java.util.stream.Stream;
 import org.example.visitcounter.stack.support.DocCommands;
-import org.example.visitcounter.stack.support.DockerCli;
 import org.example.visitcounter.stack.support.Http;
 import org.example.visitcounter.stack.support.PageViews;
 import org.example.visitcounter.stack.support.Ports;
@@ -35,28 +36,24 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
-import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The development loop of docs/development.md on the real engine, in both forms on one stack: first
  * {@code up --build -d --wait} then the standalone {@code watch}, then {@code up --build --watch}.
- * Edits of the repository's own files as a developer makes them, each undone afterwards: a
- * stylesheet (sync); each Java or resource edit kind of #14 (a method body, a new class, a deleted
- * class, a changed signature, the Lua script, logback.xml), which each dev replica's dev server
- * reloads in its running JVM, timed until every replica serves it while a client refreshes every
- * 100 ms, five times each (the median and the worst are printed at the end); a compile error
- * (banner on the page); and the pom (rebuild).
+ * Edits of the repository's own files, each undone afterwards: a stylesheet (sync), each edit kind
+ * of #14 (reloaded in each replica's running JVM; the median and worst of five are printed at the
+ * end), a compile error (a banner on the page), and the pom (rebuild).
  */
 @Tag("docker")
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ComposeDevLoopTest {
-    private static final String DEV_UP = DocCommands.DEV_UP;
-    private static final String DOWN = DocCommands.DEV_FILES + "down -v";
-    private static final Duration START = Duration.ofMinutes(10);
     private static final int REPLICAS = 3;
     /** Each edit kind is saved (and undone) this many times: its figure is the median. */
     private static final int ROUNDS = 5;
@@ -69,44 +66,37 @@ class ComposeDevLoopTest {
     private static final Path LUA = Path.of("web-app/src/main/resources/count-visit.lua");
     private static final Path LOGBACK = Path.of("web-app/src/main/resources/logback.xml");
     private static final String LABEL = "<p class=\"label\">This page has been visited</p>";
+    /** A compile error as javac reports it: file:line: message. */
+    private static final String FILE_LINE = "(?s).*VisitPage\\.java:\\d+: .*";
+    /** Compose's prefix of a replica's log line, once its terminal codes (colours, erase line) are gone. */
+    private static final Pattern REPLICA = Pattern.compile("^\\s*(web-\\d+)\\s*\\|");
 
     @TempDir
     static Path tmp;
 
-    private static DockerCli docker;
+    private static ComposeStack stack;
     private static Process watch;
     private static String watchCommand;
     private static Path watchLog;
-    private static URI base;
     private static int jdwp;
 
     @BeforeAll
-    static void startStackThenWatch() throws Exception {
-        DockerCli.assumeEngine();
-        int httpPort = Ports.freeBlock(1);
+    static void startStackThenWatch() {
         jdwp = Ports.freeBlock(REPLICAS);
-        Map<String, String> env = DockerCli.projectEnv("vc-devloop-" + ProcessHandle.current().pid(), httpPort);
-        env.put("REDIS_DEV_PORT", Integer.toString(Ports.freeBlock(1)));
-        env.put("JDWP_PORTS", jdwp + "-" + (jdwp + REPLICAS - 1));
-        docker = new DockerCli(env);
-        base = URI.create("http://127.0.0.1:" + httpPort);
         // The standalone form first, on a stack started apart (docs/development.md), then the attached form.
-        docker.docker(START, DEV_UP).ok("`docker " + DEV_UP + "`");
+        stack = ComposeStack.up(DocCommands.DEV_UP, Map.of("COMPOSE_FILE", "compose.yaml:dev.compose.yaml",
+                "REDIS_DEV_PORT", Integer.toString(Ports.freeBlock(1)), "JDWP_PORTS", jdwp + "-" + (jdwp + REPLICAS - 1)));
         startWatching("watch.log", DocCommands.DEV_WATCH);
     }
 
     /** Starts a watch form; Compose starts watching once the stack is up, and a change before that would be missed. */
-    private static void startWatching(String logName, String command) throws IOException {
+    private static void startWatching(String logName, String command) {
         watchLog = tmp.resolve(logName);
         watchCommand = command;
-        watch = docker.start(watchLog, command);
-        awaitTrue(START, "nginx serving GET /api/visits", () -> status("/api/visits") == 200);
+        watch = stack.cli.start(watchLog, command);
+        awaitTrue(ComposeStack.BUILD_TIMEOUT, "nginx serving GET /api/visits",
+                () -> Http.status(stack.uri("/api/visits")) == 200);
         awaitTrue(Duration.ofSeconds(60), "compose watch watching", () -> log().contains("Watch enabled"));
-    }
-
-    private static void stopWatching() throws InterruptedException {
-        watch.destroy();
-        watch.waitFor();
     }
 
     @AfterAll
@@ -117,10 +107,11 @@ class ComposeDevLoopTest {
                     sorted.get(sorted.size() / 2), sorted.getLast(), sorted.size());
         });
         if (watch != null) {
-            stopWatching();
+            watch.destroy();
+            watch.waitFor();
         }
-        if (docker != null) {
-            docker.docker(Duration.ofMinutes(2), DOWN).ok("compose down");
+        if (stack != null) {
+            stack.close();
         }
     }
 
@@ -130,20 +121,12 @@ class ComposeDevLoopTest {
         try {
             String marker = "visited (" + System.nanoTime() + ")";
             editAndUndo("a method body (standalone watch)", "a method body, undone (standalone watch)",
-                    new Change().replace(PAGE, LABEL, LABEL.replace("visited", marker)),
-                    Sighting.onThePage(marker), Sighting.offThePage(marker));
-            try (var edit = Edit.append(PAGE, "\nclass DevLoopBroken { oops }\n")) {
-                long saved = System.nanoTime();
-                // The standalone watch shows Compose's sync log, not the replicas': the page is where the error shows.
-                awaitTrue(Duration.ofSeconds(30), "the banner stylesheet naming the error as file:line:",
-                        () -> body("/dev-server/banner.css").matches("(?s).*VisitPage\\.java:\\d+: .*"));
-                System.out.printf("dev loop: compile error on the page after %.1f s (standalone watch); its file:line:"
-                        + " in watch's own output: %s%n", (System.nanoTime() - saved) / 1e9,
-                        log().matches("(?s).*VisitPage\\.java:\\d+: .*") ? "yes" : "no (Compose's sync log only)");
-            }
-            awaitTrue(Duration.ofSeconds(30), "no banner after the fix", ComposeDevLoopTest::noBannerFromAnyReplica);
+                    new Change().replace(PAGE, LABEL, LABEL.replace("visited", marker)), marker, false);
+            // The standalone watch shows Compose's sync log, not the replicas': the page is where the error shows.
+            compileErrorShownUntilTheFix("standalone watch", false);
         } finally {
-            stopWatching();
+            watch.destroy();
+            watch.waitFor();
             startWatching("up-watch.log", DocCommands.WATCH);
         }
     }
@@ -151,14 +134,14 @@ class ComposeDevLoopTest {
     @Test
     @Order(0)
     void pageViewsRotateStrictlyInTheDevOverlayToo() throws Exception {
-        PageViews.assertStrictRotation(base, REPLICAS);
+        PageViews.assertStrictRotation(stack.uri("/"), REPLICAS);
     }
 
     @Test
     @Order(1)
     void anEditedStylesheetIsServedWithinTwoSeconds() throws Exception {
         String marker = "/* dev-loop " + System.nanoTime() + " */";
-        try (var edit = Edit.append(STYLESHEET, "\n" + marker + "\n")) {
+        try (var edit = new Change().append(STYLESHEET, "\n" + marker + "\n").apply()) {
             long saved = System.nanoTime();
             awaitTrue(Duration.ofSeconds(10), "the edited stylesheet through nginx",
                     () -> body("/static/style.css").contains(marker));
@@ -168,87 +151,60 @@ class ComposeDevLoopTest {
         }
     }
 
-    // Each edit kind of #14 through one helper: the edit as one save, then every replica serving it,
-    // with a client refreshing meanwhile; then the undo, measured the same way.
-
-    @RepeatedTest(ROUNDS)
+    /**
+     * Each edit kind of #14, {@link #ROUNDS} saves each: the edit, timed until every replica serves
+     * it (its marker on the page, or for logback.xml in each replica's "dev-server: build" line) while
+     * a client refreshes; then its undo, timed the same way.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("editKinds")
     @Order(2)
-    void aMethodBodyEdit() throws Exception {
-        String marker = "visited (" + System.nanoTime() + ")";
-        editAndUndo("a method body", "a method body, undone",
-                new Change().replace(PAGE, LABEL, LABEL.replace("visited", marker)),
-                Sighting.onThePage(marker), Sighting.offThePage(marker));
-        // Each replica's own account of the edit and of its undo.
-        List<String> builds = log().lines().filter(line -> line.contains("dev-server: build")).toList();
-        builds.subList(Math.max(0, builds.size() - 2 * REPLICAS), builds.size()).forEach(System.out::println);
+    void everyReplicaServesAnEditAndItsUndo(String kind, String undoKind, boolean inBuildLine, EditKind edit)
+            throws Exception {
+        String marker = "dev-loop-" + System.nanoTime();
+        editAndUndo(kind, undoKind, edit.change(marker), marker, inBuildLine);
     }
 
-    @RepeatedTest(ROUNDS)
-    @Order(5)
-    void aNewClassThenItsDeletion() throws Exception {
-        String marker = "<!-- dev-loop new class " + System.nanoTime() + " -->";
-        // A method, not a constant: javac would copy a constant into VisitPage, leaving no use of the class.
-        String helper = """
-                package org.example.visitcounter;
-
-                final class DevLoopMarker {
-                    static String text() {
-                        return "%s";
-                    }
-                }
-                """.formatted(marker.replace("\"", "\\\""));
-        // Undone in reverse order: VisitPage stops using the class, then the class is deleted.
-        editAndUndo("a new class", "a deleted class", new Change()
-                        .create(NEW_CLASS, helper)
-                        .replace(PAGE, "return page.append(TAIL)", "return page.append(DevLoopMarker.text()).append(TAIL)"),
-                Sighting.onThePage(marker), Sighting.offThePage(marker));
+    private interface EditKind {
+        Change change(String marker) throws IOException;
     }
 
-    @RepeatedTest(ROUNDS)
-    @Order(6)
-    void aChangedSignature() throws Exception {
-        String marker = "dev-loop-signature-" + System.nanoTime();
-        editAndUndo("a changed signature", "a changed signature, undone", new Change()
+    static Stream<Arguments> editKinds() {
+        return Stream.of(
+                arguments("a method body", "a method body, undone", false, (EditKind) marker -> new Change()
+                        .replace(PAGE, LABEL, LABEL.replace("visited", "visited " + marker))),
+                // A method, not a constant: javac would copy a constant into VisitPage, leaving no use of the
+                // class. Undone in reverse order: VisitPage stops using the class, then the class is deleted.
+                arguments("a new class", "a deleted class", false, (EditKind) marker -> new Change()
+                        .append(NEW_CLASS, "package org.example.visitcounter;\n\nfinal class DevLoopMarker {\n"
+                                + "    static String text() {\n        return \"" + marker + "\";\n    }\n}\n")
+                        .replace(PAGE, "return page.append(TAIL)", "return page.append(DevLoopMarker.text()).append(TAIL)")),
+                arguments("a changed signature", "a changed signature, undone", false, (EditKind) marker -> new Change()
                         .replace(PAGE, "static String escape(String text) {", "static String escape(String text, String after) {")
                         .replace(PAGE, "return out == null ? text : out.toString();",
                                 "return (out == null ? text : out.toString()) + after;")
                         .replace(PAGE, ".append(escape(servedBy))", ".append(escape(servedBy, \" " + marker + "\"))")
-                        .replace(PAGE, ".append(escape(e.getKey()))", ".append(escape(e.getKey(), \"\"))"),
-                Sighting.onThePage(marker), Sighting.offThePage(marker));
-    }
-
-    @RepeatedTest(ROUNDS)
-    @Order(7)
-    void anEditedLuaScript() throws Exception {
-        // Observable and harmless: the script's answer gains a tally that is never stored, which the
-        // page lists as one more replica.
-        String marker = "dev-loop-lua-" + System.nanoTime();
-        editAndUndo("the Lua script", "the Lua script, undone", new Change().replace(LUA,
+                        .replace(PAGE, ".append(escape(e.getKey()))", ".append(escape(e.getKey(), \"\"))")),
+                // Observable and harmless: the script's answer gains a tally that is never stored, which the
+                // page lists as one more replica.
+                arguments("the Lua script", "the Lua script, undone", false, (EditKind) marker -> new Change().replace(LUA,
                         "return {number, 0, redis.call('HGETALL', KEYS[2])}",
                         "local tallies = redis.call('HGETALL', KEYS[2])\n"
                                 + "table.insert(tallies, '" + marker + "')\ntable.insert(tallies, '1')\n"
-                                + "return {number, 0, tallies}"),
-                Sighting.onThePage(marker), Sighting.offThePage(marker));
-    }
-
-    @RepeatedTest(ROUNDS)
-    @Order(8)
-    void anEditedLoggingConfiguration() throws Exception {
-        // Not on the page: each replica's next build logs its "dev-server: build" line in the new pattern.
-        String marker = "dev-loop-logback-" + System.nanoTime();
-        editAndUndo("logback.xml", "logback.xml, undone",
-                new Change().replace(LOGBACK, "%d{HH:mm:ss.SSS} %-5level", "%d{HH:mm:ss.SSS} " + marker + " %-5level"),
-                Sighting.inTheBuildLine(line -> line.contains(marker)),
-                Sighting.inTheBuildLine(line -> !line.contains(marker)));
+                                + "return {number, 0, tallies}")),
+                // Not on the page: each replica's next build logs its "dev-server: build" line in the new pattern.
+                arguments("logback.xml", "logback.xml, undone", true, (EditKind) marker -> new Change()
+                        .replace(LOGBACK, "%d{HH:mm:ss.SSS} %-5level", "%d{HH:mm:ss.SSS} " + marker + " %-5level")))
+                .flatMap(kind -> Collections.nCopies(ROUNDS, kind).stream());
     }
 
     @Test
     @Order(3)
     void everyReplicasDebuggerPortStillAnswersAfterAReload() throws IOException {
         // JDWP's handshake: the debugger sends these 14 bytes, the JVM's agent echoes them.
-        byte[] handshake = "JDWP-Handshake".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        byte[] handshake = "JDWP-Handshake".getBytes(StandardCharsets.US_ASCII);
         for (int port = jdwp; port < jdwp + REPLICAS; port++) {
-            try (var socket = new java.net.Socket("127.0.0.1", port)) {
+            try (var socket = new Socket("127.0.0.1", port)) {
                 socket.setSoTimeout(5000);
                 socket.getOutputStream().write(handshake);
                 assertEquals(new String(handshake), new String(socket.getInputStream().readNBytes(handshake.length)),
@@ -260,241 +216,160 @@ class ComposeDevLoopTest {
     @Test
     @Order(4)
     void aCompileErrorKeepsThePageServingWithABannerUntilTheFix() throws Exception {
+        compileErrorShownUntilTheFix("up --watch", true);
+    }
+
+    /** The previous build keeps serving, its page links a banner naming the error as file:line:, gone after the fix. */
+    private static void compileErrorShownUntilTheFix(String form, boolean inComposeOutput) throws IOException {
         long saved;
-        try (var edit = Edit.append(PAGE, "\nclass DevLoopBroken { oops }\n")) {
+        try (var edit = new Change().append(PAGE, "\nclass DevLoopBroken { oops }\n").apply()) {
             saved = System.nanoTime();
-            awaitTrue(Duration.ofSeconds(30), "the banner stylesheet naming the error",
-                    () -> body("/dev-server/banner.css").contains("VisitPage.java:"));
-            System.out.printf("dev loop: compile error shown after %.1f s%n", (System.nanoTime() - saved) / 1e9);
-            assertEquals(200, status("/"), "the previous build keeps serving");
+            awaitTrue(Duration.ofSeconds(30), "the banner stylesheet naming the error as file:line:",
+                    () -> body("/dev-server/banner.css").matches(FILE_LINE));
+            System.out.printf("dev loop: compile error shown after %.1f s (%s)%n", (System.nanoTime() - saved) / 1e9, form);
+            assertEquals(200, Http.status(stack.uri("/")), "the previous build keeps serving");
             assertTrue(body("/").contains("/dev-server/banner.css"), "the page links the banner");
-            awaitTrue(Duration.ofSeconds(10), "file:line: message in compose's output",
-                    () -> log().matches("(?s).*VisitPage\\.java:\\d+: .*"));
+            if (inComposeOutput) {
+                awaitTrue(Duration.ofSeconds(10), "file:line: message in compose's output", () -> log().matches(FILE_LINE));
+            }
         }
         saved = System.nanoTime();
         awaitTrue(Duration.ofSeconds(30), "no banner after the fix", ComposeDevLoopTest::noBannerFromAnyReplica);
-        System.out.printf("dev loop: banner gone %.1f s after the fix%n", (System.nanoTime() - saved) / 1e9);
+        System.out.printf("dev loop: banner gone %.1f s after the fix (%s)%n", (System.nanoTime() - saved) / 1e9, form);
     }
 
     @Test
     @Order(9)
     void aPomChangeRebuildsTheImageAndRecreatesTheReplicas() throws Exception {
-        Set<String> before = webContainerIds();
+        Set<String> before = Set.copyOf(stack.replicas());
         assertEquals(REPLICAS, before.size(), "web containers before: " + before);
-        try (var edit = Edit.append(POM, "\n<!-- dev-loop " + System.nanoTime() + " -->\n")) {
+        try (var edit = new Change().append(POM, "\n<!-- dev-loop " + System.nanoTime() + " -->\n").apply()) {
             long saved = System.nanoTime();
             awaitTrue(Duration.ofMinutes(5), "new web containers after the rebuild", () -> {
-                Set<String> now = webContainerIds();
+                Set<String> now = Set.copyOf(stack.replicas());
                 return now.size() == REPLICAS && now.stream().noneMatch(before::contains);
             });
-            awaitTrue(Duration.ofMinutes(2), "the rebuilt stack serving", () -> status("/") == 200);
+            awaitTrue(Duration.ofMinutes(2), "the rebuilt stack serving", () -> Http.status(stack.uri("/")) == 200);
             System.out.printf("dev loop: pom.xml edit rebuilt and recreated %d replicas, serving after %.1f s%n",
                     REPLICAS, (System.nanoTime() - saved) / 1e9);
             assertTrue(log().contains("Rebuilding service \"web\""), "compose watch says it rebuilt web");
         }
     }
 
-    /** Makes the change, measures it, then undoes it and measures the undo (the original served again). */
-    private static void editAndUndo(String kind, String undoKind, Change change, Sighting edited, Sighting original)
+    /**
+     * Makes the change, measured until every replica serves it, then undoes it, measured until every
+     * replica serves the original again: the marker on the page, or in the "dev-server: build" lines.
+     */
+    private static void editAndUndo(String kind, String undoKind, Change change, String marker, boolean inBuildLine)
             throws Exception {
-        try {
-            served(kind, change::apply, edited);
-        } catch (Throwable t) {
-            change.undo();
-            throw t;
+        try (change) {
+            served(kind, change::apply, marker, true, inBuildLine);
+            served(undoKind, change::close, marker, false, inBuildLine);
         }
-        served(undoKind, change::undo, original);
     }
 
-    /** Saves, then waits until every replica serves the save, a client refreshing every 100 ms meanwhile. */
-    private static void served(String kind, Save save, Sighting sighting) throws Exception {
-        var refresher = new Refresher(sighting.page());
-        refresher.start();
-        try {
-            int logFrom = log().length();
-            save.run();
-            long saved = System.nanoTime();
-            awaitTrue(Duration.ofSeconds(60), "every replica serving " + kind,
-                    () -> sighting.replicas(refresher, log().substring(logFrom)).size() == REPLICAS);
-            double seconds = (System.nanoTime() - saved) / 1e9;
-            refresher.stop();
-            SERVED_AFTER.computeIfAbsent(kind, k -> new ArrayList<>()).add(seconds);
-            System.out.printf("dev loop: %s served by all %d replicas after %.1f s; %d answers, %d not 200%n",
-                    kind, REPLICAS, seconds, refresher.answers.get(), refresher.failures.get());
-            assertEquals(0, refresher.failures.get(), "no request may fail while the replicas reload (" + kind + ")");
-            // The goal is 3 s (#14); the bound leaves room for a loaded CI machine and still fails on
-            // a return to restarting JVMs (18 s).
-            assertTrue(seconds <= 10.0, "every replica serves " + kind + " within 10 s; took " + seconds + " s");
-        } finally {
-            refresher.stop();
-        }
+    /**
+     * Saves, then GET / every 100 ms (the refresh of a browser) until every replica is seen serving
+     * the save: X-Served-By of a page with (or without) the marker, or Compose's prefix of a build line.
+     */
+    private static void served(String kind, Save save, String marker, boolean present, boolean inBuildLine)
+            throws Exception {
+        Set<String> replicas = new HashSet<>();
+        List<String> failures = new ArrayList<>();
+        var answers = new AtomicInteger();
+        int logFrom = log().length();
+        save.run();
+        long saved = System.nanoTime();
+        awaitTrue(Duration.ofSeconds(60), "every replica serving " + kind, () -> {
+            answers.incrementAndGet();
+            try {
+                var page = Http.get(stack.uri("/"));
+                if (page.statusCode() != 200) {
+                    failures.add(page.statusCode() + " " + page.body());
+                } else if (!inBuildLine && page.body().contains(marker) == present) {
+                    replicas.add(PageViews.header(page, "X-Served-By"));
+                }
+            } catch (IOException e) {
+                failures.add(e.toString());
+            }
+            if (inBuildLine) {
+                log().substring(logFrom).lines().map(l -> l.replaceAll("\u001B\\[[0-9;]*[A-Za-z]", ""))
+                        .filter(l -> l.contains("dev-server: build") && l.contains(marker) == present)
+                        .map(REPLICA::matcher).filter(Matcher::find).forEach(m -> replicas.add(m.group(1)));
+            }
+            return replicas.size() == REPLICAS;
+        });
+        double seconds = (System.nanoTime() - saved) / 1e9;
+        SERVED_AFTER.computeIfAbsent(kind, k -> new ArrayList<>()).add(seconds);
+        System.out.printf("dev loop: %s served by all %d replicas after %.1f s; %d answers, %d not 200%n",
+                kind, REPLICAS, seconds, answers.get(), failures.size());
+        assertEquals(List.of(), failures, "no request may fail while the replicas reload (" + kind + ")");
+        // The goal is 3 s (#14); the bound leaves room for a loaded CI machine and still fails on
+        // a return to restarting JVMs (18 s).
+        assertTrue(seconds <= 10.0, "every replica serves " + kind + " within 10 s; took " + seconds + " s");
     }
 
     private interface Save {
         void run() throws IOException;
     }
 
-    /** How a test sees that a replica runs the new build: on its page, or in its "dev-server: build" line. */
-    private record Sighting(Predicate<String> page, Predicate<String> buildLine) {
-        private static final Pattern REPLICA = Pattern.compile("^\\s*(web-\\d+)\\s*\\|");
+    /** Files of the repository changed as one save: apply() writes them all, close() puts them back. */
+    private static final class Change implements AutoCloseable {
+        private final LinkedHashMap<Path, String> before = new LinkedHashMap<>();
+        private final Map<Path, String> after = new LinkedHashMap<>();
+        private boolean applied;
 
-        static Sighting onThePage(String marker) {
-            return new Sighting(body -> body.contains(marker), null);
-        }
-
-        static Sighting offThePage(String marker) {
-            return new Sighting(body -> !body.contains(marker), null);
-        }
-
-        static Sighting inTheBuildLine(Predicate<String> line) {
-            return new Sighting(null, line);
-        }
-
-        /** The replicas seen serving it: X-Served-By of the pages, or compose's prefix of the log lines. */
-        Set<String> replicas(Refresher refresher, String logSinceSave) {
-            if (page != null) {
-                return refresher.matching;
-            }
-            Set<String> replicas = new HashSet<>();
-            // Without the terminal codes Compose writes around its lines (colours, erase line).
-            logSinceSave.lines().map(l -> l.replaceAll("\u001B\\[[0-9;]*[A-Za-z]", ""))
-                    .filter(l -> l.contains("dev-server: build") && buildLine.test(l))
-                    .map(REPLICA::matcher).filter(Matcher::find).forEach(m -> replicas.add(m.group(1)));
-            return replicas;
-        }
-    }
-
-    /** GET / every 100 ms: the replicas whose page matched, and how many answers were not 200. */
-    private static final class Refresher {
-        final Predicate<String> page;
-        final Set<String> matching = java.util.concurrent.ConcurrentHashMap.newKeySet();
-        final AtomicInteger answers = new AtomicInteger();
-        final AtomicInteger failures = new AtomicInteger();
-        private volatile boolean stopping;
-        private Thread thread;
-
-        /** {@code page} null: only count the answers. */
-        Refresher(Predicate<String> page) {
-            this.page = page;
-        }
-
-        void start() {
-            thread = Thread.ofPlatform().daemon().name("refresher").start(() -> {
-                long deadline = System.nanoTime() + Duration.ofMinutes(5).toNanos();
-                while (!stopping && System.nanoTime() < deadline) {
-                    try {
-                        HttpResponse<String> r = Http.get(base.resolve("/"));
-                        answers.incrementAndGet();
-                        if (r.statusCode() != 200) {
-                            failures.incrementAndGet();
-                        } else if (page != null && page.test(r.body())) {
-                            r.headers().firstValue("X-Served-By").ifPresent(matching::add);
-                        }
-                    } catch (IOException e) {
-                        answers.incrementAndGet();
-                        failures.incrementAndGet();
-                    }
-                    try {
-                        Thread.sleep(100); // the refresh interval of the simulated browser, not a wait for readiness
-                    } catch (InterruptedException e) {
-                        return;
-                    }
-                }
+        Change replace(Path relative, String from, String to) throws IOException {
+            return edit(relative, content -> {
+                assertTrue(content.contains(from), relative + " no longer contains " + from);
+                return content.replace(from, to);
             });
         }
 
-        void stop() throws InterruptedException {
-            stopping = true;
-            if (thread != null) {
-                thread.join(Duration.ofSeconds(15));
+        Change append(Path relative, String text) throws IOException {
+            return edit(relative, content -> content + text);
+        }
+
+        /** Appending to a file that does not exist creates it; undone, it is deleted. */
+        private Change edit(Path relative, UnaryOperator<String> how) throws IOException {
+            Path file = Project.root().resolve(relative);
+            if (!before.containsKey(file)) {
+                before.put(file, Files.exists(file) ? Files.readString(file) : null); // null: a new file
             }
-        }
-    }
-
-    /** A file of the repository changed for a test and put back as it was on close. */
-    private record Edit(Path file, byte[] original) implements AutoCloseable {
-        static Edit append(Path relative, String text) throws IOException {
-            Path file = Project.root().resolve(relative);
-            var edit = new Edit(file, Files.readAllBytes(file));
-            Files.writeString(file, Files.readString(file) + text);
-            return edit;
-        }
-
-        @Override
-        public void close() throws IOException {
-            Files.write(file, original);
-        }
-    }
-
-    /**
-     * Files of the repository changed as one save: each step checked at once, all written by apply()
-     * in order, put back by undo() in reverse order (a created file deleted).
-     */
-    private static final class Change {
-        private final Map<Path, String> before = new LinkedHashMap<>(); // null: the file is new
-        private final Map<Path, String> after = new LinkedHashMap<>();
-
-        Change replace(Path relative, String from, String to) throws IOException {
-            Path file = Project.root().resolve(relative);
-            String content = after.containsKey(file) ? after.get(file) : Files.readString(file);
-            assertTrue(content.contains(from), relative + " no longer contains " + from);
-            before.putIfAbsent(file, Files.readString(file));
-            after.put(file, content.replace(from, to));
+            after.put(file, how.apply(after.getOrDefault(file, Objects.requireNonNullElse(before.get(file), ""))));
             return this;
         }
 
-        Change create(Path relative, String content) {
-            Path file = Project.root().resolve(relative);
-            assertTrue(Files.notExists(file), relative + " exists already");
-            before.put(file, null);
-            after.put(file, content);
-            return this;
-        }
-
-        void apply() throws IOException {
+        Change apply() throws IOException {
+            applied = true;
             for (var e : after.entrySet()) {
                 Files.writeString(e.getKey(), e.getValue());
             }
+            return this;
         }
 
-        void undo() throws IOException {
-            var files = new ArrayList<>(before.keySet());
-            Collections.reverse(files);
-            for (Path file : files) {
+        /** In reverse order (a new file deleted last); nothing if not applied, or put back already. */
+        @Override
+        public void close() throws IOException {
+            for (Path file : applied ? before.sequencedKeySet().reversed() : List.<Path>of()) {
                 if (before.get(file) == null) {
                     Files.deleteIfExists(file);
                 } else {
                     Files.writeString(file, before.get(file));
                 }
             }
+            applied = false;
         }
     }
 
     /** Gone from every replica: a few answers in a row without it (round robin over 3). */
     private static boolean noBannerFromAnyReplica() {
-        for (int i = 0; i < 2 * REPLICAS; i++) {
-            if (body("/dev-server/banner.css").contains("VisitPage.java")) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    private static Set<String> webContainerIds() {
-        String out = docker.docker(Duration.ofSeconds(30), DocCommands.DEV_FILES + "ps -q web")
-                .ok("compose ps").output();
-        Set<String> ids = new HashSet<>(Arrays.asList(out.strip().split("\\s+")));
-        ids.remove("");
-        return ids;
-    }
-
-    private static int status(String path) {
-        return Http.status(base.resolve(path));
+        return IntStream.range(0, 2 * REPLICAS).noneMatch(i -> body("/dev-server/banner.css").contains("VisitPage.java"));
     }
 
     private static String body(String path) {
         try {
-            return Http.get(base.resolve(path)).body();
+            return Http.get(stack.uri(path)).body();
         } catch (IOException e) {
             return "";
         }
@@ -508,13 +383,14 @@ class ComposeDevLoopTest {
         }
     }
 
-    /** Fails at once, with all its output, if compose watch exits; on a timeout, with the end of its output. */
+    /** Polls every 100 ms; fails at once, with all its output, if compose watch exits; on a timeout, with its end. */
     private static void awaitTrue(Duration within, String what, Callable<Boolean> condition) {
-        explained(() -> await(what, within).failFast(what + ": `docker " + watchCommand + "` exited", () -> !watch.isAlive())
+        explained(() -> await(what, within).pollInterval(Duration.ofMillis(100))
+                .failFast(what + ": `docker " + watchCommand + "` exited", () -> !watch.isAlive())
                 .until(condition), () -> {
-            String log = log();
-            return watch.isAlive() ? "compose watch's last output:\n" + log.substring(Math.max(0, log.length() - 4000))
-                    : "exit status " + watch.exitValue() + ", its output:\n" + log;
-        });
+                    String log = log();
+                    return watch.isAlive() ? "compose watch's last output:\n" + log.substring(Math.max(0, log.length() - 4000))
+                            : "exit status " + watch.exitValue() + ", its output:\n" + log;
+                });
     }
 }

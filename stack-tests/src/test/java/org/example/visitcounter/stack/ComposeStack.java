@@ -5,9 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
 import java.net.URI;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -16,10 +16,11 @@ import org.example.visitcounter.RedisVisits;
 import org.example.visitcounter.stack.support.DocCommands;
 import org.example.visitcounter.stack.support.DockerCli;
 import org.example.visitcounter.stack.support.Ports;
+import org.example.visitcounter.stack.support.Processes;
 import org.example.visitcounter.stack.support.Waits;
 
 /**
- * compose.yaml alone on a real Docker engine, driven by the commands the docs show
+ * compose.yaml (and any overlay) on a real Docker engine, driven by the commands the docs show
  * ({@link DocCommands}) under a throw-away project name and a free loopback port, so a stack a
  * developer runs (visit-counter, 8080) is never touched. {@link #close()} runs {@code down -v} and
  * removes the two images the build tagged with the project's name. State is read from Docker's
@@ -41,34 +42,38 @@ final class ComposeStack implements Stack {
     final int port;
     private final Map<String, String> restartsAtKill = new HashMap<>();
 
-    private ComposeStack(String project, int port, Map<String, String> env) {
-        this.project = project;
-        this.port = port;
+    /**
+     * A throw-away project, nothing started yet: {@code env} is more environment for Compose, e.g.
+     * {@code COMPOSE_FILE} for an overlay (which {@link #close()}'s {@code down -v} then uses too).
+     */
+    ComposeStack(Map<String, String> env) {
+        DockerCli.assumeEngine();
+        this.project = "vc-" + UUID.randomUUID().toString().substring(0, 8);
+        this.port = Ports.freeBlock(1);
         var all = new HashMap<>(env);
-        all.putAll(DockerCli.projectEnv(project, port));
+        all.put("COMPOSE_PROJECT_NAME", project);
+        all.put("HTTP_PORT", Integer.toString(port));
         this.cli = new DockerCli(all);
     }
 
-    /** {@code docker compose up --build -d --wait}; skips without an engine (fails in CI). */
-    static ComposeStack up() {
-        return up(Map.of());
-    }
-
-    /** The same, with more environment for Compose, e.g. {@code COMPOSE_FILE} to add an overlay. */
-    static ComposeStack up(Map<String, String> env) {
-        DockerCli.assumeEngine();
-        var stack = new ComposeStack("vc-" + UUID.randomUUID().toString().substring(0, 8), Ports.freeBlock(1), env);
+    /** A new project brought up by {@code command}, e.g. {@link DocCommands#DEV_UP}; closed again if it fails. */
+    static ComposeStack up(String command, Map<String, String> env) {
+        var stack = new ComposeStack(env);
         long start = System.nanoTime();
-        var up = stack.cli.docker(BUILD_TIMEOUT, DocCommands.UP);
-        System.out.printf("%s: exit %d after %d ms (project %s, port %d)%n", DocCommands.UP, up.status(),
-                (System.nanoTime() - start) / 1_000_000, stack.project, stack.port);
         try {
-            up.ok(DocCommands.UP);
+            stack.docker(BUILD_TIMEOUT, command);
         } catch (AssertionError e) {
             stack.close();
             throw e;
         }
+        System.out.printf("%s: %d ms (project %s, port %d)%n", command, (System.nanoTime() - start) / 1_000_000,
+                stack.project, stack.port);
         return stack;
+    }
+
+    /** {@code docker} with these words, e.g. {@link DocCommands#DOWN}; fails unless it exits 0. Returns its output. */
+    String docker(Duration timeout, String command) {
+        return cli.docker(timeout, command).ok(command).output();
     }
 
     @Override
@@ -76,22 +81,13 @@ final class ComposeStack implements Stack {
         return URI.create("http://127.0.0.1:" + port + path);
     }
 
-    /** {@code docker compose ps --format json}: one JSON object per line (Compose >= 2.21), or one array. */
+    /** {@code docker compose ps --format json}: one JSON object per line (Compose 2.21 and later). */
     List<Container> ps(boolean all) {
         String out = cli.docker(COMMAND_TIMEOUT, "compose ps --format json" + (all ? " -a" : "")).ok("compose ps").stdout();
-        List<Container> containers = new ArrayList<>();
-        for (String line : out.lines().filter(l -> l.startsWith("{") || l.startsWith("[")).toList()) {
-            try {
-                JsonNode node = JSON.readTree(line);
-                for (JsonNode c : node.isArray() ? node : List.of(node)) {
-                    containers.add(new Container(c.path("ID").asText().substring(0, 12), c.path("Name").asText(),
-                            c.path("Service").asText(), c.path("State").asText(), c.path("Health").asText()));
-                }
-            } catch (java.io.IOException e) {
-                throw new AssertionError("compose ps --format json: " + line, e);
-            }
-        }
-        return containers;
+        return out.lines().filter(l -> l.startsWith("{")).map(l -> json("compose ps", l))
+                .map(c -> new Container(c.path("ID").asText().substring(0, 12), c.path("Name").asText(),
+                        c.path("Service").asText(), c.path("State").asText(), c.path("Health").asText()))
+                .toList();
     }
 
     /** The running containers of {@code service}. */
@@ -106,11 +102,15 @@ final class ComposeStack implements Stack {
 
     /** {@code docker inspect}'s JSON of a container. */
     JsonNode inspect(String container) {
-        String out = cli.run(COMMAND_TIMEOUT, "inspect", container).ok("docker inspect " + container).stdout();
+        String out = cli.run(COMMAND_TIMEOUT, "inspect", container).ok("docker inspect").stdout();
+        return json("docker inspect " + container, out).get(0);
+    }
+
+    private static JsonNode json(String what, String text) {
         try {
-            return JSON.readTree(out).get(0);
-        } catch (java.io.IOException e) {
-            throw new AssertionError("docker inspect " + container + ": " + out, e);
+            return JSON.readTree(text);
+        } catch (IOException e) {
+            throw new AssertionError(what + ": " + text, e);
         }
     }
 
@@ -145,19 +145,19 @@ final class ComposeStack implements Stack {
 
     @Override
     public void stopRedis() {
-        cli.docker(COMMAND_TIMEOUT, "compose stop redis").ok("docker compose stop redis");
+        docker(COMMAND_TIMEOUT, "compose stop redis");
     }
 
     @Override
     public void startRedis() {
-        cli.docker(COMMAND_TIMEOUT, "compose start redis").ok("docker compose start redis");
+        docker(COMMAND_TIMEOUT, "compose start redis");
     }
 
     /** {@code docker compose down}, which keeps the volumes, then up again. */
     @Override
     public void restartKeepingData() {
-        cli.docker(COMMAND_TIMEOUT, DocCommands.DOWN).ok(DocCommands.DOWN);
-        cli.docker(BUILD_TIMEOUT, DocCommands.UP_AGAIN).ok(DocCommands.UP_AGAIN);
+        docker(COMMAND_TIMEOUT, DocCommands.DOWN);
+        docker(BUILD_TIMEOUT, DocCommands.UP_AGAIN);
     }
 
     /** Read inside Redis's container: {@code compose exec -T redis redis-cli GET}. */
@@ -170,13 +170,7 @@ final class ComposeStack implements Stack {
 
     /** The machine's state for a failure message: compose ps and the load average (2 shared cores). */
     String diagnosis() {
-        String load;
-        try {
-            load = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/loadavg")).strip();
-        } catch (java.io.IOException e) {
-            load = "unknown";
-        }
-        return "compose ps: " + ps(true) + "\nload average: " + load;
+        return "compose ps: " + ps(true) + "\nuptime: " + Processes.run(List.of("uptime")).output().strip();
     }
 
     @Override

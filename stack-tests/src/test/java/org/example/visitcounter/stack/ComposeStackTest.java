@@ -3,35 +3,61 @@ package org.example.visitcounter.stack;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.IOException;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import org.example.visitcounter.stack.support.DocCommands;
+import org.example.visitcounter.stack.support.Http;
+import org.example.visitcounter.stack.support.LoadClient.Result;
+import org.example.visitcounter.stack.support.LoadClient.Run;
+import org.example.visitcounter.stack.support.LoadClient.Sample;
+import org.example.visitcounter.stack.support.LoadClient.Scenario;
+import org.example.visitcounter.stack.support.PageViews;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
- * The shared promises on compose.yaml alone, on a real Docker engine, and Compose's own lifecycle:
- * what {@code up} starts, what {@code down} removes and keeps, and what {@code down -v} drops.
+ * The shared promises on compose.yaml alone, on a real Docker engine; then what only Docker does:
+ * {@code --scale} up and down under load without touching nginx, a crashed replica brought back by
+ * its restart policy, and Compose's own lifecycle: what {@code up} starts, what {@code down}
+ * removes and keeps, and what {@code down -v} drops.
  */
 @Tag("docker")
 class ComposeStackTest extends StackPromisesTest {
+    private static final int REPLICAS = 3;
+    private static final int SCALED = 5;
+    /** Load: a few connections (the machine has 2 cores, shared with 3 JVMs, nginx and Redis). */
+    private static final int CONNECTIONS = 3;
+
+    private ComposeStack compose;
+    /** The 2xx of the sequential requests of the scaling scenario, for its exact total. */
+    private long sequentialOk;
+
     @Override
     Stack startStack() {
-        return ComposeStack.up();
+        return compose = ComposeStack.up(DocCommands.UP, Map.of());
     }
 
     @Override
     String diagnosis() {
-        return stack == null ? "" : ((ComposeStack) stack).diagnosis();
+        return compose == null ? "" : compose.diagnosis();
     }
 
     @Test
     @Order(0)
     void upStartsRedisThreeReplicasAndNginxAllHealthy() {
-        var containers = ((ComposeStack) stack).ps(true);
+        var containers = compose.ps(true);
         Map<String, Long> byService = containers.stream()
                 .collect(Collectors.groupingBy(ComposeStack.Container::service, TreeMap::new, Collectors.counting()));
         assertEquals(Map.of("nginx", 1L, "redis", 1L, "web", 3L), byService, "compose ps: " + containers);
@@ -40,11 +66,81 @@ class ComposeStackTest extends StackPromisesTest {
         }
     }
 
+    @Test
+    @Order(6)
+    void scaledToFiveEveryReplicaServesThenBackToThreeUnderLoad() {
+        String nginxBefore = nginxIdentity();
+        long totalBefore = compose.redisTotal();
+        compose.docker(ComposeStack.COMMAND_TIMEOUT, DocCommands.SCALE_TO_5);
+        Set<String> five = new TreeSet<>(compose.replicas());
+        assertEquals(SCALED, five.size(), "web containers after --scale web=5: " + five);
+        // Round robin over 5 peers: 10 sequential requests hit each twice once nginx knows all 5.
+        awaitOrExplain("all 5 replicas in nginx's rotation (10 sequential GET /, 2 each)", RESOLVE_DEADLINE,
+                () -> sequentialRound(10).equals(each(five, 2)));
+        assertEquals(nginxBefore, nginxIdentity(), "scaling touched nginx (recreated or restarted)");
+
+        // The replicas' addresses, before two go away: nginx's log names upstreams by address.
+        Map<String, List<String>> addresses = five.stream().collect(Collectors.toMap(id -> id, this::upstreamAddresses));
+        Instant logsFrom = Instant.now().minusSeconds(1);
+        Set<String> three = new TreeSet<>();
+        Run run = scenario().run("[3 scale] 5->3 under load",
+                () -> compose.docker(ComposeStack.COMMAND_TIMEOUT, DocCommands.SCALE_TO_3), load -> {
+                    long from = System.nanoTime();
+                    three.addAll(compose.replicas());
+                    assertEquals(REPLICAS, three.size(), "web containers after --scale web=3: " + three);
+                    assertTrue(five.containsAll(three), "scaling down removes replicas, it starts none: " + three + " of " + five);
+                    // Past a re-resolve (valid=1s) and a fail_timeout (5s), with margin (10 s): nginx has let go
+                    // of the removed replicas, and every remaining one keeps getting traffic.
+                    awaitOrExplain("the load spread over the 3 remaining replicas", RESOLVE_DEADLINE,
+                            () -> System.nanoTime() - from > Duration.ofSeconds(10).toNanos()
+                                    && three.stream().allMatch(r -> load.count(s -> s.ok() && r.equals(s.servedBy())
+                                            && s.startNanos() > from) >= 20));
+                });
+        Result result = run.result();
+        Set<String> servedAfter = result.samples().stream().filter(s -> s.ok() && s.startNanos() > run.struckAt())
+                .map(Sample::servedBy).collect(Collectors.toSet());
+        // Nothing else is running now: sequential requests show nginx's rotation itself.
+        awaitOrExplain("nginx's rotation over exactly the 3 remaining replicas (9 sequential GET /)", RESOLVE_DEADLINE,
+                () -> sequentialRound(9).equals(each(three, 3)));
+        long counted = compose.redisTotal() - totalBefore;
+
+        assertOnlyNoLiveUpstream502s(result, five.stream().filter(id -> !three.contains(id))
+                .flatMap(id -> addresses.get(id).stream()).collect(Collectors.toSet()), logsFrom);
+        assertEquals(three, servedAfter, "replicas that served after `--scale web=3` returned");
+        assertEquals(sequentialOk + result.ok(), counted, "Redis total growth vs 2xx seen (sequential and under load)");
+        assertEquals(0, result.duplicateCounts(), "2xx with a number another 2xx had");
+        assertEquals(nginxBefore, nginxIdentity(), "scaling touched nginx (recreated or restarted)");
+    }
+
+    /**
+     * A replica that crashes (its JVM dies of a fatal signal: SIGSEGV sent from inside the
+     * container, which HotSpot treats as a crash and aborts) is restarted by Docker
+     * (`restart: unless-stopped`) and gets traffic again, with no request lost.
+     */
+    @Test
+    @Order(7)
+    void aReplicaThatCrashesUnderLoadIsRestartedByItsRestartPolicyAndServesAgain() {
+        String victim = compose.replicas().getFirst();
+        String restartsBefore = compose.inspect(victim).path("RestartCount").asText();
+        scenario().run("4b crash (SIGSEGV) " + victim, () -> compose.cli.run(ComposeStack.COMMAND_TIMEOUT, "exec", victim,
+                "sh", "-c", "kill -SEGV 1").ok("kill -SEGV 1 in " + victim), load -> {
+                    long crashed = System.nanoTime();
+                    awaitOrExplain(victim + " restarted by Docker", ComposeStack.HEALTHY_DEADLINE,
+                            () -> !compose.inspect(victim).path("RestartCount").asText().equals(restartsBefore));
+                    long restarted = System.nanoTime();
+                    compose.awaitHealthy(victim);
+                    long healthy = System.nanoTime();
+                    awaitOrExplain(victim + " to serve the load again", RESOLVE_DEADLINE, () -> load.count(
+                            s -> s.ok() && victim.equals(s.servedBy()) && s.startNanos() > healthy) >= 3);
+                    System.out.printf("[4b crash] restarted by Docker %d ms after the signal, serving again %d ms after it%n",
+                            (restarted - crashed) / 1_000_000, (System.nanoTime() - crashed) / 1_000_000);
+                }).assertLossless();
+    }
+
     /** README: `docker compose down` removes containers and networks but keeps Redis's data; `-v` drops it. */
     @Test
     @Order(9)
     void downRemovesContainersAndNetworksAndDownWithVolumesDropsTheCount() {
-        var compose = (ComposeStack) stack;
         var cli = compose.cli;
         String label = "label=com.docker.compose.project=" + compose.project;
         cli.docker(ComposeStack.COMMAND_TIMEOUT, DocCommands.DOWN).ok(DocCommands.DOWN);
@@ -55,5 +151,83 @@ class ComposeStackTest extends StackPromisesTest {
         cli.run(ComposeStack.COMMAND_TIMEOUT, "volume", "inspect", volume).ok("the volume " + volume + " after compose down");
         cli.docker(ComposeStack.COMMAND_TIMEOUT, DocCommands.DOWN_VOLUMES).ok(DocCommands.DOWN_VOLUMES);
         assertTrue(cli.run(ComposeStack.COMMAND_TIMEOUT, "volume", "inspect", volume).status() != 0, volume + " after down -v");
+    }
+
+    /**
+     * The one failure scaling down can give, and nothing else: a 502 that nginx logged as "no live
+     * upstreams" after attempts on removed replicas only. A replica being stopped refuses
+     * connections while Docker's DNS still lists it; a failed attempt that straddles nginx's
+     * re-resolve (valid=1s) changes the upstream's peer set under the request, and nginx's round
+     * robin then picks no other peer for it (ngx_http_upstream_round_robin.c: {@code rrp->config !=
+     * *peers->config}). Such a request reached no replica that could count it: the exact total holds.
+     */
+    private void assertOnlyNoLiveUpstream502s(Result result, Set<String> removedAddresses, Instant logsFrom) {
+        var other = result.failures().stream().filter(s -> s.status() != 502).limit(20).map(Sample::toString).toList();
+        assertEquals(List.of(), other, "scale-down: failures other than 502 (" + result.failuresByStatus() + ")");
+        result.assertNothingResent("scale-down");
+        List<AccessLine> logged = nginxAccessLog(logsFrom);
+        List<AccessLine> failedAtNginx = logged.stream().filter(l -> l.status() / 100 != 2).toList();
+        long clientSaw = result.failures().size();
+        assertTrue(logged.size() >= result.samples().size(), "nginx's access log: " + logged.size() + " lines parsed for "
+                + result.samples().size() + " requests of the load");
+        for (AccessLine line : failedAtNginx) {
+            List<String> tried = line.upstreams().subList(0, line.upstreams().size() - 1);
+            assertTrue(line.status() == 502 && line.upstreams().getLast().equals("web") && !tried.isEmpty()
+                    && removedAddresses.containsAll(tried), "scale-down: a failure other than nginx's \"no live upstreams\""
+                    + " after attempts on removed replicas only (" + removedAddresses + "): " + line);
+        }
+        assertEquals(clientSaw, failedAtNginx.size(), "scale-down: failures the load saw vs failures nginx logged "
+                + failedAtNginx);
+    }
+
+    /** The addresses (ip:8080) nginx reaches a replica at: one per network it is on. */
+    private List<String> upstreamAddresses(String container) {
+        return compose.inspect(container).at("/NetworkSettings/Networks").valueStream()
+                .map(n -> n.path("IPAddress").asText() + ":8080").toList();
+    }
+
+    /** One line of nginx's access log (proxy.conf's log_format vc_upstream): its status, the upstreams tried. */
+    record AccessLine(int status, List<String> upstreams, String line) {}
+
+    private static final Pattern ACCESS_LINE = Pattern.compile("\"[^\"]*\" (\\d{3}) \\d+ rid=\\S+ upstream=(.*?) ustatus=");
+
+    /** nginx's access log lines since {@code from} (`compose logs`, for the diagnosis). */
+    private List<AccessLine> nginxAccessLog(Instant from) {
+        String out = compose.cli.run(ComposeStack.COMMAND_TIMEOUT, "compose", "logs", "--no-color", "--no-log-prefix", "--since",
+                from.truncatedTo(ChronoUnit.SECONDS).toString(), "nginx").ok("docker compose logs nginx").output();
+        List<AccessLine> lines = new ArrayList<>();
+        for (String line : out.lines().toList()) {
+            Matcher m = ACCESS_LINE.matcher(line);
+            if (m.find()) {
+                lines.add(new AccessLine(Integer.parseInt(m.group(1)), List.of(m.group(2).strip().split(", | : ")), line));
+            }
+        }
+        return lines;
+    }
+
+    /** nginx's container and its start: changes if nginx is recreated or restarted. */
+    private String nginxIdentity() {
+        var nginx = compose.inspect(compose.containers("nginx").getFirst().id());
+        return nginx.path("Id").asText() + "/" + nginx.at("/State/StartedAt").asText() + "/" + nginx.path("RestartCount").asText();
+    }
+
+    /** {@code n} sequential GET /, each to get a 2xx (counted for the exact total): how many each replica served. */
+    private Map<String, Integer> sequentialRound(int n) throws IOException {
+        Map<String, Integer> served = new TreeMap<>();
+        for (int i = 0; i < n; i++) {
+            var r = Http.get(compose.uri("/"));
+            assertEquals(2, r.statusCode() / 100, "a sequential GET / while scaling: " + r.statusCode() + " " + r.body());
+            sequentialOk++;
+            served.merge(PageViews.header(r, "X-Served-By"), 1, Integer::sum);
+        }
+        return served;
+    }
+
+    private static Map<String, Integer> each(Set<String> replicas, int n) {
+        return replicas.stream().collect(Collectors.toMap(r -> r, r -> n, (a, b) -> a, TreeMap::new));
+    }
+
+    private Scenario scenario() {
+        return new Scenario(compose.uri("/"), CONNECTIONS, 100, compose::redisTotal, this::diagnosis);
     }
 }

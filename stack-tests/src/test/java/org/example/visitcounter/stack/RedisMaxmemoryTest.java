@@ -5,14 +5,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.io.StringReader;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
-import java.util.TreeMap;
+import java.util.Properties;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.example.visitcounter.stack.support.DockerCli;
+import org.example.visitcounter.stack.support.DocCommands;
 import org.example.visitcounter.stack.support.LoadClient;
 import org.example.visitcounter.stack.support.Project;
 import org.junit.jupiter.api.Tag;
@@ -32,7 +33,6 @@ class RedisMaxmemoryTest {
     /** Even a slow, shared machine counts a few hundred visits a second: the first eviction comes well before. */
     private static final Duration EVICTION_DEADLINE = Duration.ofSeconds(90);
     private static final int CONNECTIONS = 16;
-    private static final Duration COMMAND = ComposeStack.COMMAND_TIMEOUT;
 
     @TempDir
     Path tmp;
@@ -47,23 +47,23 @@ class RedisMaxmemoryTest {
                   redis:
                     command: ["redis-server", "--maxmemory", "%s", "--maxmemory-policy", "%s"]
                 """.formatted(MAXMEMORY, policy));
-        try (var stack = ComposeStack.up(Map.of("COMPOSE_FILE", "compose.yaml:" + overlay))) {
+        try (var stack = ComposeStack.up(DocCommands.UP, Map.of("COMPOSE_FILE", "compose.yaml:" + overlay))) {
             String redis = stack.containers("redis").getFirst().id();
-            String startedBefore = started(stack.cli, redis);
+            String startedBefore = started(stack, redis);
             long totalBefore = stack.redisTotal();
 
             long start = System.nanoTime();
             LoadClient.Result run;
             try (var load = LoadClient.start(stack.uri("/"), CONNECTIONS)) {
                 await("Redis to reach maxmemory " + MAXMEMORY + " and evict", EVICTION_DEADLINE).pollInterval(Duration.ofSeconds(1))
-                        .until(() -> info(stack.cli, redis).get("evicted_keys") > 0);
+                        .until(() -> Long.parseLong(info(stack, redis).getProperty("evicted_keys", "0")) > 0);
                 run = load.stop();
             }
-            Map<String, Long> stats = info(stack.cli, redis);
+            Properties stats = info(stack, redis);
             long total = stack.redisTotal();
-            String startedAfter = started(stack.cli, redis);
+            String startedAfter = started(stack, redis);
             System.out.printf("maxmemory %s %s, load until the first eviction (%d s): %d requests, %d x 2xx, failures %s;"
-                            + " evicted_keys %d, used_memory %d, maxmemory %d; total %d -> %d; container %s -> %s%n",
+                            + " evicted_keys %s, used_memory %s, maxmemory %s; total %d -> %d; container %s -> %s%n",
                     MAXMEMORY, policy, Duration.ofNanos(System.nanoTime() - start).toSeconds(), run.samples().size(),
                     run.ok(), run.failuresByStatus(), stats.get("evicted_keys"), stats.get("used_memory"),
                     stats.get("maxmemory"), totalBefore, total, startedBefore, startedAfter);
@@ -74,8 +74,8 @@ class RedisMaxmemoryTest {
             assertTrue(run.ok() > 0, "the load got answers");
             assertEquals(totalBefore + run.ok(), total, "the total grew by exactly the 2xx the clients saw");
             assertEquals(0, run.duplicateCounts(), "no two visits got the same number");
-            long tallies = stack.cli.run(COMMAND, "exec", redis, "redis-cli", "hvals", "{visits}:by-replica").ok("hvals")
-                    .output().lines().mapToLong(Long::parseLong).sum();
+            long tallies = stack.cli.run(ComposeStack.COMMAND_TIMEOUT, "exec", redis, "redis-cli", "hvals", "{visits}:by-replica")
+                    .ok("hvals").output().lines().mapToLong(Long::parseLong).sum();
             assertEquals(total, tallies, "the tallies are all there and add up to the total");
         }
     }
@@ -88,19 +88,16 @@ class RedisMaxmemoryTest {
         return m.group(1);
     }
 
-    private static String started(DockerCli cli, String container) {
-        return cli.run(COMMAND, "inspect", "-f", "{{.RestartCount}} {{.State.StartedAt}} {{.State.OOMKilled}}", container)
-                .ok("inspect").output().strip();
+    private static String started(ComposeStack stack, String container) {
+        var c = stack.inspect(container);
+        return c.path("RestartCount") + " " + c.at("/State/StartedAt").asText() + " " + c.at("/State/OOMKilled");
     }
 
-    private static Map<String, Long> info(DockerCli cli, String redis) {
-        String info = cli.run(COMMAND, "exec", redis, "redis-cli", "info", "everything").ok("info").output();
-        var figures = new TreeMap<String, Long>();
-        Matcher m = Pattern.compile("(?m)^(evicted_keys|used_memory|maxmemory):(\\d+)\\r?$").matcher(info);
-        while (m.find()) {
-            figures.put(m.group(1), Long.parseLong(m.group(2)));
-        }
-        assertEquals(3, figures.size(), "INFO has evicted_keys, used_memory and maxmemory: " + figures);
-        return figures;
+    /** Redis's INFO: key:value lines, which java.util.Properties reads. */
+    private static Properties info(ComposeStack stack, String redis) throws IOException {
+        var info = new Properties();
+        info.load(new StringReader(stack.cli.run(ComposeStack.COMMAND_TIMEOUT, "exec", redis, "redis-cli", "info",
+                "everything").ok("redis-cli info").output()));
+        return info;
     }
 }

@@ -1,14 +1,9 @@
 package org.example.visitcounter.stack.support;
 
-import static org.junit.jupiter.api.Assertions.fail;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
-
-import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.example.visitcounter.stack.support.Processes.Outcome;
@@ -26,22 +21,9 @@ public final class DockerCli {
         this.env = Map.copyOf(env);
     }
 
-    /**
-     * Skips the calling test where no Docker engine answers, except in CI (CI=true), where every
-     * Docker test must run: there a missing engine fails the test.
-     */
+    /** Skips the calling test where no Docker engine answers {@code docker info}; in CI (CI=true) fails it. */
     public static void assumeEngine() {
-        boolean answers;
-        try {
-            answers = new DockerCli(Map.of()).run(Duration.ofSeconds(20), "info").status() == 0;
-        } catch (RuntimeException e) {
-            answers = false;
-        }
-        if (!answers && "true".equals(System.getenv("CI"))) {
-            fail("no Docker engine answers, and in CI every Docker test must run: "
-                    + "scripts/offline-docker.sh all (see README.md, Tests)");
-        }
-        assumeTrue(answers, "no Docker engine answers `docker info`");
+        Processes.assumeTool("no engine answers `docker info`; see docs/testing.md", "docker", "info");
     }
 
     /** {@code docker} with these words (split on blanks), e.g. "compose up --build -d --wait". */
@@ -50,28 +32,17 @@ public final class DockerCli {
     }
 
     public Outcome run(Duration timeout, String... words) {
-        List<String> command = new ArrayList<>(List.of("docker"));
-        command.addAll(Arrays.asList(words));
-        return Processes.run(timeout, command, env);
+        return Processes.run(timeout, command(words), env);
     }
 
     /** Starts a long-running docker command (compose watch), its output to {@code log}. */
-    public Process start(Path log, String commandLine) throws IOException {
-        List<String> command = new ArrayList<>(List.of("docker"));
-        command.addAll(Arrays.asList(commandLine.strip().split("\\s+")));
-        ProcessBuilder builder = new ProcessBuilder(command)
-                .directory(Project.root().toFile())
-                .redirectErrorStream(true)
-                .redirectOutput(log.toFile());
-        builder.environment().putAll(env);
-        return builder.start();
+    public Process start(Path log, String commandLine) {
+        return Processes.start(command(commandLine.strip().split("\\s+")), env, log);
     }
 
-    /** The environment of a throw-away Compose project: its own name and a free nginx port. */
-    public static Map<String, String> projectEnv(String name, int httpPort) {
-        Map<String, String> env = new HashMap<>();
-        env.put("COMPOSE_PROJECT_NAME", name);
-        env.put("HTTP_PORT", Integer.toString(httpPort));
-        return env;
+    private static List<String> command(String... words) {
+        List<String> command = new ArrayList<>(List.of("docker"));
+        command.addAll(Arrays.asList(words));
+        return command;
     }
 }
