@@ -3,7 +3,6 @@ package org.example.visitcounter.stack;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -47,17 +46,11 @@ class ComposeConfigTest {
     @TempDir
     Path tmp;
 
-    /** Skips without the Compose v2 plugin; fails below 2.24, which the merge tags !reset and !override need. */
+    /** The Compose v2 plugin (skipped without it, except in CI), 2.24 or newer for the merge tags !reset and !override. */
     @BeforeAll
     static void composeAvailable() {
-        Outcome version;
-        try {
-            version = run(List.of("docker", "compose", "version", "--short"), Map.of());
-        } catch (UncheckedIOException e) { // no docker CLI at all
-            version = new Outcome(127, "", e.toString());
-        }
-        assumeTrue(version.status() == 0, "docker compose (the Compose v2 CLI plugin) is not available: " + version.output());
-        String found = version.stdout().strip().replaceFirst("^v", "");
+        Processes.assumeTool("it merges the compose files", "docker", "compose", "version");
+        String found = run(List.of("docker", "compose", "version", "--short"), Map.of()).stdout().strip().replaceFirst("^v", "");
         assertTrue(Version.parse(found).compareTo(Version.parse("2.24")) >= 0,
                 "the compose files need Docker Compose >= 2.24 (!reset, !override); found " + found);
     }
@@ -144,7 +137,6 @@ class ComposeConfigTest {
      */
     @Test
     void swarmStackFileIsDerivedFromTheProdMerge() throws Exception {
-        Processes.assumeTool("scripts/swarm-stack.sh needs it", "jq", "--version");
         String secret = secretOverlay();
         JsonNode compose = composeConfig(Map.of(), "compose.yaml", "prod.compose.yaml", secret);
         String generated = swarmStack(secret).ok("scripts/swarm-stack.sh config").stdout();
@@ -184,7 +176,6 @@ class ComposeConfigTest {
 
     @Test
     void swarmStackRefusesAPortSwarmCannotBindLikeCompose() throws Exception {
-        Processes.assumeTool("scripts/swarm-stack.sh needs it", "jq", "--version");
         Path loopback = Files.writeString(tmp.resolve("loopback.override.yaml"),
                 "services:\n  nginx:\n    ports: !override\n      - \"127.0.0.1:8080:8080\"\n");
         Outcome result = swarmStack(secretOverlay(), loopback.toString());
@@ -272,6 +263,7 @@ class ComposeConfigTest {
 
     /** scripts/swarm-stack.sh [-f FILE]... config, isolated like composeConfig (no .env read). */
     private static Outcome swarmStack(String... overlays) {
+        Processes.assumeTool("scripts/swarm-stack.sh needs it", "jq", "--version");
         List<String> command = new ArrayList<>(List.of(Project.root().resolve("scripts/swarm-stack.sh").toString()));
         for (String overlay : overlays) {
             command.addAll(List.of("-f", overlay));

@@ -18,7 +18,6 @@ import org.example.visitcounter.stack.support.Processes;
 import org.example.visitcounter.stack.support.Processes.Outcome;
 import org.example.visitcounter.stack.support.Project;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Runs dclint (node_modules/.bin/dclint, installed by {@code npm ci}) on every compose file, with
@@ -28,23 +27,18 @@ import org.junit.jupiter.api.io.TempDir;
 class ComposeLintTest {
     private static final Path ROOT = Project.root();
 
-    @TempDir
-    Path tmp;
-
     /** dclint checks each file on its own and reports one result per file. */
     @Test
     void everyComposeFilePassesDclint() throws Exception {
         List<String> files = List.of("compose.yaml", "dev.compose.yaml", "prod.compose.yaml");
         Path dclint = ROOT.resolve("node_modules/.bin/dclint");
         assertTrue(Files.isRegularFile(dclint), dclint + " is missing: run `npm ci` (it installs dclint from package.json)");
-        Path report = tmp.resolve("dclint-report.json");
-        List<String> command = new ArrayList<>(List.of(dclint.toString(), "--formatter", "json", "--output-file",
-                report.toString()));
+        List<String> command = new ArrayList<>(List.of(dclint.toString(), "--formatter", "json"));
         command.addAll(files);
         Outcome run = Processes.run(Duration.ofMinutes(2), command, Map.of());
-        assertTrue(Files.isRegularFile(report), "dclint wrote no report (exit " + run.status()
+        assertTrue(run.stdout().strip().startsWith("["), "dclint printed no JSON report (exit " + run.status()
                 + ", is Node.js >= 20 on the PATH?); output:\n" + run.output());
-        JsonNode results = new ObjectMapper().readTree(report.toFile());
+        JsonNode results = new ObjectMapper().readTree(run.stdout());
         assertEquals(files.size(), results.size(), "one result per file expected: " + results);
         // Errors and warnings alike: fix them (many with `node_modules/.bin/dclint --fix <file>`), or
         // relax the rule in .dclintrc with the reason next to it.
@@ -52,8 +46,8 @@ class ComposeLintTest {
                 .map(m -> String.format("%s:%d  %s  %s  (%s)", result.path("filePath").asText(), m.path("line").asInt(),
                         m.path("type").asText(), m.path("message").asText(), m.path("rule").asText()))).toList();
         assertEquals(List.of(), problems, "dclint on " + files);
-        assertEquals(0, results.findValues("errorCount").stream().mapToInt(JsonNode::asInt).sum()
-                + results.findValues("warningCount").stream().mapToInt(JsonNode::asInt).sum(), "errors + warnings");
+        assertEquals(List.of(), results.findValues("errorCount").stream().filter(n -> n.asInt() != 0).toList(), "errors");
+        assertEquals(List.of(), results.findValues("warningCount").stream().filter(n -> n.asInt() != 0).toList(), "warnings");
         assertEquals(0, run.status(), "dclint exited " + run.status() + "; output:\n" + run.output());
     }
 

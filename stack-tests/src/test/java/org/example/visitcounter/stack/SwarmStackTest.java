@@ -1,9 +1,9 @@
 package org.example.visitcounter.stack;
 
+import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import java.io.IOException;
 import java.net.URI;
@@ -19,7 +19,6 @@ import java.util.TreeSet;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicReference;
-import org.awaitility.core.ConditionTimeoutException;
 import org.example.visitcounter.RedisVisits;
 import org.example.visitcounter.stack.support.DockerCli;
 import org.example.visitcounter.stack.support.Http;
@@ -108,15 +107,12 @@ class SwarmStackTest {
             String web = inspect(stack + "_web", "{{.Spec.EndpointSpec.Mode}} {{.Spec.UpdateConfig.Order}}"
                     + " {{.Spec.Mode.Replicated.Replicas}}");
             assertEquals("dnsrr start-first " + REPLICAS, web, "web's endpoint mode, update order and replicas");
-            // nginx, redis and the web tasks: one line each.
-            List<String> all = lines(cli.run(COMMAND_TIMEOUT, "ps", "-q", "--filter", label).ok("docker ps").output());
-            List<String> command = new ArrayList<>(List.of("inspect", "--format",
-                    "{{.Name}} {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapDrop}}"));
-            command.addAll(all);
-            List<String> hardening = lines(cli.run(COMMAND_TIMEOUT, command.toArray(String[]::new)).ok("docker inspect")
-                    .output());
+            // The web tasks, nginx and redis: one line each.
+            String all = String.join(" ", lines(docker("ps -q --filter " + label).ok("docker ps").output()));
+            List<String> hardening = lines(docker("inspect --format {{.Name}}:{{.HostConfig.ReadonlyRootfs}}:"
+                    + "{{.HostConfig.CapDrop}} " + all).ok("docker inspect").output());
             assertEquals(REPLICAS + 2, hardening.size(), "the stack's containers: " + hardening);
-            assertTrue(hardening.stream().allMatch(h -> h.endsWith(" true [ALL]")),
+            assertTrue(hardening.stream().allMatch(h -> h.endsWith(":true:[ALL]")),
                     "read-only root file system, every capability dropped: " + hardening);
             String ports = inspect(stack + "_nginx",
                     "{{range .Endpoint.Ports}}{{.PublishMode}}:{{.PublishedPort}}->{{.TargetPort}} {{end}}");
@@ -222,53 +218,45 @@ class SwarmStackTest {
         run.assertLossless();
     }
 
-    /** `docker stack rm`, then wait until its containers and networks are gone; then its volumes, the tags, the swarm. */
+    /**
+     * `docker stack rm`, then wait until its containers and networks are gone; then its volumes
+     * (they outlive `stack rm`: Redis's data, nginx's tmpfs volumes), the tags, the swarm. Every
+     * step runs; the failures are reported together.
+     */
     @AfterEach
     void removeEverything() {
         if (stack == null) {
             return; // skipped before anything was made
         }
-        List<String> problems = new ArrayList<>();
-        attempt(problems, "stack rm " + stack, "Nothing found in stack");
-        try {
-            Waits.await("the stack's containers and networks to go", REMOVE_DEADLINE).pollInterval(POLL)
-                    .until(() -> leftOver().isEmpty());
-        } catch (ConditionTimeoutException e) {
-            problems.add(stack + " still has " + leftOver() + " after " + REMOVE_DEADLINE);
+        assertAll("cleaning up after the Swarm test",
+                () -> attempt("stack rm " + stack, "Nothing found in stack"),
+                () -> Waits.explained(() -> Waits.await("the stack's containers and networks to go", REMOVE_DEADLINE)
+                        .pollInterval(POLL).until(() -> leftOver().isEmpty()), () -> "left: " + leftOver()),
+                () -> assertAll(lines(docker("volume ls -q --filter " + label).output()).stream()
+                        .map(volume -> () -> docker("volume rm " + volume).ok("docker volume rm"))),
+                () -> assertEquals(List.of(), lines(docker("secret ls -q --filter " + label).output()), "secrets left"),
+                () -> assertAll(images.stream().map(image -> () -> attempt("image rm " + image, "No such image"))),
+                this::leaveSwarm);
+    }
+
+    /** Leaves the swarm if this test made it, and then docker_gwbridge if `swarm init` made that. */
+    private void leaveSwarm() {
+        if (!initialized) {
+            return;
         }
-        // Volumes outlive `docker stack rm` (Redis's data, nginx's tmpfs volumes): this stack's are the test's.
-        lines(docker("volume ls -q --filter " + label).output()).forEach(v -> attempt(problems, "volume rm " + v, null));
-        List<String> secrets = lines(docker("secret ls -q --filter " + label).output());
-        if (!secrets.isEmpty()) {
-            problems.add("secrets of " + stack + " left: " + secrets);
-        }
-        images.forEach(image -> attempt(problems, "image rm " + image, "No such image"));
-        if (initialized && attempt(problems, "swarm leave --force", null) && !gwbridgeExisted) {
-            // Made by `swarm init` for this test's swarm; unused once the swarm is gone, which
-            // the engine finishes tearing down (the ingress sandbox) after `leave` returns.
-            try {
-                Outcome rm = Waits.await("docker_gwbridge to lose its endpoints", REMOVE_DEADLINE).pollInterval(POLL)
-                        .until(() -> docker("network rm docker_gwbridge"),
-                                r -> r.status() == 0 || !r.output().contains("active endpoints"));
-                if (rm.status() != 0 && !rm.output().contains("not found")) {
-                    problems.add("docker network rm docker_gwbridge: " + rm.output());
-                }
-            } catch (ConditionTimeoutException e) {
-                problems.add("docker network rm docker_gwbridge: " + e.getMessage());
-            }
-        }
-        if (!problems.isEmpty()) {
-            fail("cleaning up after the Swarm test:\n" + String.join("\n", problems));
+        docker("swarm leave --force").ok("docker swarm leave --force");
+        if (!gwbridgeExisted) {
+            // The engine finishes tearing the swarm down (the ingress sandbox) after `leave` returns.
+            Outcome rm = Waits.await("docker_gwbridge to lose its endpoints", REMOVE_DEADLINE).pollInterval(POLL)
+                    .until(() -> docker("network rm docker_gwbridge"), r -> !r.output().contains("active endpoints"));
+            assertTrue(rm.status() == 0 || rm.output().contains("not found"), "network rm docker_gwbridge: " + rm.output());
         }
     }
 
-    /** {@code docker <command>}; true if it exited 0, and its output goes into {@code problems} unless it said {@code harmless}. */
-    private boolean attempt(List<String> problems, String command, String harmless) {
+    /** {@code docker <command>}, which must exit 0 or say {@code harmless}. */
+    private void attempt(String command, String harmless) {
         Outcome r = docker(command);
-        if (r.status() != 0 && (harmless == null || !r.output().contains(harmless))) {
-            problems.add("docker " + command + ": " + r.output());
-        }
-        return r.status() == 0;
+        assertTrue(r.status() == 0 || r.output().contains(harmless), "docker " + command + ": " + r.output());
     }
 
     /** What is left of the stack: its containers and networks. */
@@ -309,16 +297,13 @@ class SwarmStackTest {
     }
 
     /** redis-cli in the Redis container with the password from its secret, as the healthcheck does. */
-    private String redisCli(String... args) {
-        List<String> command = new ArrayList<>(List.of("exec", redis(), "sh", "-c",
-                "REDISCLI_AUTH=\"$(cat /run/secrets/redis_password)\" exec redis-cli \"$@\"", "redis-cli"));
-        command.addAll(List.of(args));
-        return cli.run(COMMAND_TIMEOUT, command.toArray(String[]::new)).ok("redis-cli " + String.join(" ", args))
-                .output().strip();
+    private String redisCli(String command) {
+        return cli.run(COMMAND_TIMEOUT, "exec", redis(), "sh", "-c", "REDISCLI_AUTH=\"$(cat /run/secrets/redis_password)\""
+                + " exec redis-cli " + command).ok("redis-cli " + command).output().strip();
     }
 
     private long total() {
-        String value = redisCli("GET", RedisVisits.TOTAL_KEY);
+        String value = redisCli("GET " + RedisVisits.TOTAL_KEY);
         return value.isEmpty() ? 0 : Long.parseLong(value);
     }
 
