@@ -45,9 +45,7 @@ class ComposeLintTest {
         List<String> problems = results.valueStream().flatMap(result -> result.path("messages").valueStream()
                 .map(m -> String.format("%s:%d  %s  %s  (%s)", result.path("filePath").asText(), m.path("line").asInt(),
                         m.path("type").asText(), m.path("message").asText(), m.path("rule").asText()))).toList();
-        assertEquals(List.of(), problems, "dclint on " + files);
-        assertEquals(List.of(), results.findValues("errorCount").stream().filter(n -> n.asInt() != 0).toList(), "errors");
-        assertEquals(List.of(), results.findValues("warningCount").stream().filter(n -> n.asInt() != 0).toList(), "warnings");
+        assertEquals(List.of(), problems, "dclint on " + files + " (every error and warning is a message)");
         assertEquals(0, run.status(), "dclint exited " + run.status() + "; output:\n" + run.output());
     }
 

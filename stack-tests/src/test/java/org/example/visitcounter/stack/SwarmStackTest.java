@@ -171,7 +171,7 @@ class SwarmStackTest {
         Set<String> seen = new TreeSet<>();
         var web = new AtomicReference<Set<String>>(Set.of());
         awaitOrExplain("the stack to serve every replica through nginx", DEPLOY_DEADLINE, () -> {
-            web.set(replicas());
+            web.set(containers("web"));
             HttpResponse<String> r = Http.get(base.resolve("/api/visits"));
             r.headers().firstValue("X-Served-By").filter(name -> r.statusCode() == 200).ifPresent(seen::add);
             seen.retainAll(web.get());
@@ -203,7 +203,7 @@ class SwarmStackTest {
                         assertFalse(state.startsWith("rollback") || state.equals("paused"), "the update did not complete");
                         return state.equals("completed");
                     }, () -> inspect(web, "{{json .UpdateStatus}}"));
-                    Set<String> after = replicas();
+                    Set<String> after = containers("web");
                     assertEquals(REPLICAS, after.size(), "running web tasks after the update: " + after);
                     assertTrue(after.stream().noneMatch(before::contains), "every task replaced: " + before + " -> " + after);
                     long end = System.nanoTime();
@@ -272,23 +272,18 @@ class SwarmStackTest {
     }
 
     /**
-     * The running web containers' short ids, which are their host names (Swarm sets none), so
-     * the names the replicas put in X-Served-By.
+     * The running containers of one of the stack's services (this node is the whole swarm): their
+     * short ids, which are also their host names (Swarm sets none), the names in X-Served-By.
      */
-    private Set<String> replicas() {
-        return new TreeSet<>(containers("web"));
-    }
-
-    /** The running containers of one of the stack's services (this node is the whole swarm). */
-    private List<String> containers(String service) {
+    private Set<String> containers(String service) {
         String filter = "label=com.docker.swarm.service.name=" + stack + "_" + service;
-        return lines(docker("ps -q --filter status=running --filter " + filter).ok("docker ps").output());
+        return new TreeSet<>(lines(docker("ps -q --filter status=running --filter " + filter).ok("docker ps").output()));
     }
 
     private String redis() {
-        List<String> redis = containers("redis");
+        Set<String> redis = containers("redis");
         assertEquals(1, redis.size(), "exactly one redis container: " + redis);
-        return redis.get(0);
+        return redis.iterator().next();
     }
 
     private String inspect(String service, String format) {

@@ -3,12 +3,14 @@ package org.example.visitcounter.stack.support;
 import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import com.deque.html.axecore.results.Rule;
 import com.deque.html.axecore.selenium.AxeBuilder;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.logging.Level;
@@ -23,16 +25,17 @@ import org.openqa.selenium.logging.LoggingPreferences;
 
 /**
  * A real browser: Debian's headless Chromium driven through its chromedriver (WebDriver), so nothing
- * is downloaded at test time. One browser, one tab, and the empty temporary profile that
- * chromedriver makes for it (and deletes on quit).
+ * is downloaded at test time. One browser, one tab, its own empty profile.
  */
 public final class Browser implements AutoCloseable {
     private static final Path CHROMIUM = Path.of("/usr/bin/chromium");
     private static final Path CHROMEDRIVER = Path.of("/usr/bin/chromedriver");
 
+    private final Path profile;
     private final ChromeDriver driver;
 
-    private Browser(ChromeDriver driver) {
+    private Browser(Path profile, ChromeDriver driver) {
+        this.profile = profile;
         this.driver = driver;
     }
 
@@ -47,8 +50,10 @@ public final class Browser implements AutoCloseable {
     }
 
     public static Browser start() throws IOException {
+        Path profile = Files.createTempDirectory("vc-chromium-");
         var options = new ChromeOptions().setBinary(CHROMIUM.toFile()).addArguments(
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=900,760",
+                "--user-data-dir=" + profile,
                 // Nothing but the page under test: this machine's network is closed, and Chromium's
                 // own background connections would only be refused.
                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
@@ -56,8 +61,9 @@ public final class Browser implements AutoCloseable {
         var logs = new LoggingPreferences();
         logs.enable(LogType.BROWSER, Level.ALL);
         options.setCapability("goog:loggingPrefs", logs);
-        return new Browser(new ChromeDriver(new ChromeDriverService.Builder()
-                .usingDriverExecutable(CHROMEDRIVER.toFile()).usingAnyFreePort().build(), options));
+        var service = new ChromeDriverService.Builder().usingDriverExecutable(CHROMEDRIVER.toFile())
+                .usingAnyFreePort().build();
+        return new Browser(profile, new ChromeDriver(service, options));
     }
 
     /** Loads {@code uri}; returns once the page and its subresources have loaded. */
@@ -95,8 +101,12 @@ public final class Browser implements AutoCloseable {
 
     /** axe-core's violations on the current page (WCAG 2 A/AA and its best practices), one line each. */
     public List<String> accessibilityViolations() {
-        return new AxeBuilder().analyze(driver).getViolations().stream().map(rule -> rule.getId() + " (" + rule.getImpact()
-                + "): " + rule.getHelp() + " " + rule.getNodes().stream().map(node -> "" + node.getTarget()).toList()).toList();
+        return new AxeBuilder().analyze(driver).getViolations().stream().map(Browser::describe).toList();
+    }
+
+    private static String describe(Rule rule) {
+        return rule.getId() + " (" + rule.getImpact() + "): " + rule.getHelp() + " " + rule.getNodes().stream()
+                .map(node -> String.valueOf(node.getTarget())).toList();
     }
 
     public void screenshot(Path file) {
@@ -109,7 +119,13 @@ public final class Browser implements AutoCloseable {
     }
 
     @Override
-    public void close() {
-        driver.quit();
+    public void close() throws IOException {
+        try {
+            driver.quit();
+        } finally {
+            try (var files = Files.walk(profile)) {
+                files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            }
+        }
     }
 }
