@@ -1,8 +1,8 @@
 package org.example.visitcounter.stack;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -18,12 +18,12 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeSet;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Collectors;
 import org.example.visitcounter.stack.support.Processes;
 import org.example.visitcounter.stack.support.Processes.Outcome;
 import org.example.visitcounter.stack.support.Project;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -31,16 +31,13 @@ import org.junit.jupiter.api.io.TempDir;
  * The merged model Compose actually runs: {@code docker compose -f compose.yaml [-f overlay] config},
  * compared with what each file promises, written as JSON fragments ({@link #assertHas}). That needs
  * only the Compose CLI plugin, no Docker engine; where the plugin is absent the tests skip. The
- * Swarm checks also need jq (scripts/swarm-stack.sh) and the docker CLI ({@code docker stack config}
- * works without an engine).
+ * Swarm checks also need jq (scripts/swarm-stack.sh); {@code docker stack config} needs no engine.
  *
- * <p>Runs are isolated from the caller's environment: an empty --env-file (so no .env in the
- * repository is read) and none of the variables the files interpolate. The prod overlay's secret
- * file is replaced by a temporary one through an extra overlay; nothing is written in the repository.
+ * <p>Runs are isolated from the caller's environment: {@code --env-file /dev/null} (no .env is
+ * read) and none of the variables the files interpolate. The prod secret's file is a temporary one,
+ * named in an extra overlay.
  */
 class ComposeConfigTest {
-    /** The merge tags !reset and !override need Compose 2.24 or newer. */
-    private static final Version MIN_COMPOSE = Version.parse("2.24.0");
     private static final Set<String> INTERPOLATED = Set.of("HTTP_PORT", "REGISTRY", "TAG", "REDIS_APPENDFSYNC",
             "REDIS_DEV_PORT", "COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES", "COMPOSE_ENV_FILES",
             "COMPOSE_PATH_SEPARATOR");
@@ -48,6 +45,15 @@ class ComposeConfigTest {
 
     @TempDir
     Path tmp;
+
+    /** The Compose v2 plugin (skipped without it, except in CI), 2.24 or newer for the merge tags !reset and !override. */
+    @BeforeAll
+    static void composeAvailable() {
+        Processes.assumeTool("it merges the compose files", "docker", "compose", "version");
+        String found = run(List.of("docker", "compose", "version", "--short"), Map.of()).stdout().strip().replaceFirst("^v", "");
+        assertTrue(Version.parse(found).compareTo(Version.parse("2.24")) >= 0,
+                "the compose files need Docker Compose >= 2.24 (!reset, !override); found " + found);
+    }
 
     /** Web publishes nothing; Redis is on the back network only, nginx on the front one only, on loopback. */
     @Test
@@ -62,7 +68,7 @@ class ComposeConfigTest {
                   "redis": {"networks": {"back": null, "front": "<absent>"}, "ports": "<absent>"},
                   "nginx": {"depends_on": {"web": {"condition": "service_healthy"}}, "networks": {"front": null, "back": "<absent>"},
                             "ports": [{"host_ip": "127.0.0.1", "published": "8080", "target": 8080}]}}}""");
-        assertEquals(Set.of("nginx", "redis", "web"), fieldNames(config.path("services")));
+        assertEquals(Set.of("nginx", "redis", "web"), names(config.path("services")));
     }
 
     @Test
@@ -111,7 +117,7 @@ class ComposeConfigTest {
         assertTrue(command.containsAll(List.of("--appendonly", "yes", "--appendfsync", "everysec")), command.toString());
         // Redis reads stdin only for a `-` first or last; first, because entrypoints append arguments.
         assertEquals(List.of("redis-server", "-"), command.subList(0, 2), "`-` (config from stdin) first: " + command);
-        assertTrue(!config.path("services").path("redis").toString().contains("--requirepass"), "no password on the command line");
+        assertFalse(config.path("services").path("redis").toString().contains("--requirepass"), "no password on the command line");
     }
 
     @Test
@@ -131,17 +137,14 @@ class ComposeConfigTest {
      */
     @Test
     void swarmStackFileIsDerivedFromTheProdMerge() throws Exception {
-        assumeComposeAvailable();
-        Processes.assumeTool("scripts/swarm-stack.sh needs it", "jq", "--version");
         String secret = secretOverlay();
         JsonNode compose = composeConfig(Map.of(), "compose.yaml", "prod.compose.yaml", secret);
         String generated = swarmStack(secret).ok("scripts/swarm-stack.sh config").stdout();
         JsonNode stack = JSON.readTree(generated);
-        Path file = tmp.resolve("stack.json");
-        Files.writeString(file, generated);
+        Path file = Files.writeString(tmp.resolve("stack.json"), generated);
         run(List.of("docker", "stack", "config", "-c", file.toString()), Map.of()).ok("docker stack config (the stack loader)");
 
-        assertEquals(fieldNames(compose.path("services")), fieldNames(stack.path("services")));
+        assertEquals(names(compose.path("services")), names(stack.path("services")));
         Set<String> rewritten = Set.of("build", "restart", "depends_on", "tmpfs", "ports", "deploy", "volumes");
         compose.path("services").properties().forEach(service -> {
             String name = service.getKey();
@@ -152,7 +155,7 @@ class ComposeConfigTest {
             from.properties().stream().filter(s -> !rewritten.contains(s.getKey()) && !s.getValue().isNull())
                     .forEach(s -> assertEquals(s.getValue(), to.path(s.getKey()), name + "." + s.getKey() + " must be Compose's"));
             assertEquals(withCpusAsText(from.path("deploy")), to.path("deploy"), name + ".deploy: Compose's, CPUs as text");
-            from.path("volumes").forEach(volume -> assertTrue(list(to.path("volumes")).contains(volume),
+            from.path("volumes").forEach(volume -> assertTrue(to.path("volumes").valueStream().toList().contains(volume),
                     name + ": Compose's mount " + volume + " is kept"));
             tmpfsBecameMounts(name, from, to, stack.path("volumes"));
         });
@@ -173,10 +176,8 @@ class ComposeConfigTest {
 
     @Test
     void swarmStackRefusesAPortSwarmCannotBindLikeCompose() throws Exception {
-        assumeComposeAvailable();
-        Processes.assumeTool("scripts/swarm-stack.sh needs it", "jq", "--version");
-        Path loopback = tmp.resolve("loopback.override.yaml");
-        Files.writeString(loopback, "services:\n  nginx:\n    ports: !override\n      - \"127.0.0.1:8080:8080\"\n");
+        Path loopback = Files.writeString(tmp.resolve("loopback.override.yaml"),
+                "services:\n  nginx:\n    ports: !override\n      - \"127.0.0.1:8080:8080\"\n");
         Outcome result = swarmStack(secretOverlay(), loopback.toString());
         assertTrue(result.status() != 0, "a loopback-only port must not silently become public:\n" + result.output());
         assertTrue(result.stderr().contains("Swarm binds all interfaces"), result.output());
@@ -187,8 +188,7 @@ class ComposeConfigTest {
     /**
      * Fails unless {@code actual} holds everything the JSON {@code expected} names: objects only
      * the keys named ({@code "<absent>"}: the key must not be there; {@code "<present>"}: any value),
-     * arrays element by element and
-     * of the same length, values by their text (so "8080" matches 8080).
+     * arrays element by element and of the same length, values by their text (so "8080" matches 8080).
      */
     static void assertHas(JsonNode actual, String expected) {
         try {
@@ -200,7 +200,7 @@ class ComposeConfigTest {
 
     private static void assertHas(JsonNode actual, JsonNode expected, String at) {
         if (expected.asText().equals("<present>")) {
-            assertTrue(!actual.isMissingNode(), at + " is missing");
+            assertFalse(actual.isMissingNode(), at + " is missing");
         } else if (expected.isObject()) {
             assertTrue(actual.isObject(), at + " must be an object: " + actual);
             expected.properties().forEach(e -> {
@@ -220,16 +220,12 @@ class ComposeConfigTest {
         }
     }
 
-    /** "action path" or "action path -> target", the path relative to the repository. */
+    /** "action path" or "action path -> target", the path relative to the repository (or its real path). */
     private static List<String> watchRules(JsonNode service) throws IOException {
-        List<String> roots = List.of(Project.root() + "/", Project.root().toRealPath() + "/"); // in case the root is a symlink
-        return list(service.path("develop").path("watch")).stream().map(rule -> {
-            String path = rule.path("path").asText();
-            for (String root : roots) {
-                path = path.startsWith(root) ? path.substring(root.length()) : path;
-            }
-            return rule.path("action").asText() + " " + path + (rule.has("target") ? " -> " + rule.path("target").asText() : "");
-        }).toList();
+        String roots = Pattern.quote(Project.root() + "/") + "|" + Pattern.quote(Project.root().toRealPath() + "/");
+        return service.path("develop").path("watch").valueStream().map(rule -> rule.path("action").asText() + " "
+                + rule.path("path").asText().replaceFirst("^(" + roots + ")", "")
+                + (rule.has("target") ? " -> " + rule.path("target").asText() : "")).toList();
     }
 
     /**
@@ -238,18 +234,18 @@ class ComposeConfigTest {
      */
     private static void tmpfsBecameMounts(String service, JsonNode from, JsonNode to, JsonNode volumes) {
         for (String entry : strings(from.path("tmpfs"))) {
-            String target = entry.split(":", 2)[0];
-            String options = entry.contains(":") ? entry.split(":", 2)[1] : "";
-            JsonNode mount = list(to.path("volumes")).stream().filter(v -> v.path("target").asText().equals(target))
+            String[] parts = (entry + ":").split(":", 3); // the target, then the options (maybe none)
+            JsonNode mount = to.path("volumes").valueStream().filter(v -> v.path("target").asText().equals(parts[0]))
                     .findFirst().orElseThrow(() -> new AssertionError(service + ": no mount for tmpfs " + entry));
-            if (options.isEmpty() || options.matches("size=[^,]+")) {
-                assertEquals("tmpfs", mount.path("type").asText(), service + " " + entry + ": " + mount);
+            String what = service + " " + entry + ": " + mount;
+            if (parts[1].matches("(size=[^,]+)?")) {
+                assertEquals("tmpfs", mount.path("type").asText(), what);
             } else {
-                assertEquals("volume", mount.path("type").asText(), service + " " + entry + ": " + mount);
+                assertEquals("volume", mount.path("type").asText(), what);
                 JsonNode volume = volumes.path(mount.path("source").asText());
-                assertEquals("local/tmpfs/" + options, volume.path("driver").asText() + "/"
+                assertEquals("local/tmpfs/" + parts[1], volume.path("driver").asText() + "/"
                         + volume.at("/driver_opts/type").asText() + "/" + volume.at("/driver_opts/o").asText(),
-                        service + " " + entry + ": a tmpfs volume with Compose's options, verbatim: " + volume);
+                        what + ": a tmpfs volume with Compose's options, verbatim: " + volume);
             }
             if (entry.equals("/tmp:size=16m")) {
                 assertEquals(16L << 20, mount.at("/tmpfs/size").asLong(), "16m in bytes");
@@ -260,27 +256,24 @@ class ComposeConfigTest {
     /** A copy of Compose's deploy section with resources.*.cpus as text, which the v3 schema wants. */
     private static JsonNode withCpusAsText(JsonNode deploy) {
         JsonNode copy = deploy.deepCopy();
-        copy.path("resources").forEach(r -> {
-            if (r.has("cpus")) {
-                ((ObjectNode) r).put("cpus", r.path("cpus").asText());
-            }
-        });
+        copy.path("resources").valueStream().filter(r -> r.has("cpus"))
+                .forEach(r -> ((ObjectNode) r).put("cpus", r.path("cpus").asText()));
         return copy;
     }
 
-    /** scripts/swarm-stack.sh [-f FILE]... config, isolated like composeConfig (an empty env file). */
-    private Outcome swarmStack(String... overlays) throws IOException {
+    /** scripts/swarm-stack.sh [-f FILE]... config, isolated like composeConfig (no .env read). */
+    private static Outcome swarmStack(String... overlays) {
+        Processes.assumeTool("scripts/swarm-stack.sh needs it", "jq", "--version");
         List<String> command = new ArrayList<>(List.of(Project.root().resolve("scripts/swarm-stack.sh").toString()));
         for (String overlay : overlays) {
             command.addAll(List.of("-f", overlay));
         }
         command.add("config");
-        return run(command, Map.of("COMPOSE_ENV_FILES", emptyEnvFile().toString()));
+        return run(command, Map.of("COMPOSE_ENV_FILES", "/dev/null"));
     }
 
-    private JsonNode composeConfig(Map<String, String> env, String... files) throws IOException {
-        assumeComposeAvailable();
-        List<String> command = new ArrayList<>(List.of("docker", "compose", "--env-file", emptyEnvFile().toString()));
+    private static JsonNode composeConfig(Map<String, String> env, String... files) throws IOException {
+        List<String> command = new ArrayList<>(List.of("docker", "compose", "--env-file", "/dev/null"));
         for (String file : files) {
             command.addAll(List.of("-f", file));
         }
@@ -288,49 +281,19 @@ class ComposeConfigTest {
         return JSON.readTree(run(command, env).ok(String.join(" ", command)).stdout());
     }
 
-    private Path emptyEnvFile() throws IOException {
-        return Files.createFile(tmp.resolve("empty-" + System.nanoTime() + ".env"));
-    }
-
     /** An extra overlay pointing the prod secret at a temporary file (config may check it exists). */
     private String secretOverlay() throws IOException {
-        Path secret = tmp.resolve("redis_password.txt");
-        if (!Files.exists(secret)) {
-            Files.writeString(secret, "config-test-only\n");
-        }
-        Path overlay = tmp.resolve("secret.override.yaml");
-        Files.writeString(overlay, "secrets:\n  redis_password:\n    file: " + secret.toAbsolutePath() + "\n");
-        return overlay.toAbsolutePath().toString();
+        Path secret = Files.writeString(tmp.resolve("redis_password.txt"), "config-test-only\n").toAbsolutePath();
+        return Files.writeString(tmp.resolve("secret.override.yaml"),
+                "secrets:\n  redis_password:\n    file: " + secret + "\n").toAbsolutePath().toString();
     }
 
-    private static void assumeComposeAvailable() {
-        Outcome version;
-        try {
-            version = run(List.of("docker", "compose", "version", "--short"), Map.of());
-        } catch (UncheckedIOException e) { // no docker CLI at all
-            version = new Outcome(127, "", e.toString());
-        }
-        assumeTrue(version.status() == 0, "docker compose (the Compose v2 CLI plugin) is not available: " + version.output());
-        Matcher m = Pattern.compile("\\d+\\.\\d+\\.\\d+").matcher(version.stdout());
-        assertTrue(m.find(), "cannot read the Compose version from: " + version.stdout());
-        assertTrue(Version.parse(m.group()).compareTo(MIN_COMPOSE) >= 0,
-                "the compose files need Docker Compose >= 2.24 (!reset, !override); found " + m.group());
-    }
-
-    private static Set<String> fieldNames(JsonNode node) {
-        Set<String> names = new TreeSet<>();
-        node.fieldNames().forEachRemaining(names::add);
-        return names;
-    }
-
-    private static List<JsonNode> list(JsonNode array) {
-        List<JsonNode> items = new ArrayList<>();
-        array.forEach(items::add);
-        return items;
+    private static Set<String> names(JsonNode node) {
+        return node.propertyStream().map(Map.Entry::getKey).collect(Collectors.toSet());
     }
 
     private static List<String> strings(JsonNode array) {
-        return list(array).stream().map(JsonNode::asText).toList();
+        return array.valueStream().map(JsonNode::asText).toList();
     }
 
     /** Isolated from the caller's environment: none of the variables the files interpolate. */

@@ -10,17 +10,16 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
+import java.util.Objects;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
-import org.commonmark.node.AbstractVisitor;
 import org.commonmark.node.FencedCodeBlock;
 import org.commonmark.node.Heading;
 import org.commonmark.node.Image;
 import org.commonmark.node.Link;
 import org.commonmark.node.Node;
-import org.commonmark.node.Text;
 import org.commonmark.parser.Parser;
+import org.commonmark.renderer.text.TextContentRenderer;
 import org.example.visitcounter.stack.support.DocCommands;
 import org.example.visitcounter.stack.support.Project;
 import org.junit.jupiter.api.Test;
@@ -36,53 +35,40 @@ class DocsTest {
     private static final String TEST_COMMAND = "npm ci && ./mvnw -B verify";
     private static final Pattern SCHEME = Pattern.compile("^[a-zA-Z][a-zA-Z0-9+.-]*:");
     private static final Parser MARKDOWN = Parser.builder().build();
+    private static final TextContentRenderer TEXT = TextContentRenderer.builder().build();
 
     @Test
     void everyRelativeLinkAndImagePointsToAFileOfTheRepository() throws IOException {
         var dead = new ArrayList<String>();
         for (Path page : pages()) {
             Node doc = parse(page);
-            var targets = new ArrayList<String>();
-            nodes(doc, Link.class).forEach(link -> targets.add(link.getDestination()));
-            nodes(doc, Image.class).forEach(image -> targets.add(image.getDestination()));
-            for (String target : targets) {
-                if (target.startsWith("#") || SCHEME.matcher(target).find()) {
-                    continue; // a heading of the same page, or a web address: not ours to check offline
-                }
-                String file = target.replaceFirst("#.*", "");
-                if (!Files.exists(page.getParent().resolve(file))) {
-                    dead.add(ROOT.relativize(page) + ": " + target);
-                }
-            }
+            Stream.concat(nodes(doc, Link.class).map(Link::getDestination), nodes(doc, Image.class).map(Image::getDestination))
+                    // A heading of the same page, or a web address: not ours to check offline.
+                    .filter(target -> !target.startsWith("#") && !SCHEME.matcher(target).find())
+                    .filter(target -> !Files.exists(page.getParent().resolve(target.replaceFirst("#.*", ""))))
+                    .forEach(target -> dead.add(ROOT.relativize(page) + ": " + target));
         }
         assertEquals(List.of(), dead, "links to files that do not exist");
     }
 
     @Test
     void readmesMapLinksEveryDocsPage() throws IOException {
-        List<String> mapped = section(parse(ROOT.resolve("README.md")), "Documentation").stream()
-                .flatMap(node -> nodes(node, Link.class).stream())
-                .map(Link::getDestination)
-                .toList();
-        List<String> pages;
-        try (Stream<Path> docs = Files.list(ROOT.resolve("docs"))) {
-            pages = docs.filter(p -> p.toString().endsWith(".md")).map(p -> "docs/" + p.getFileName()).sorted().toList();
-        }
-        assertFalse(pages.isEmpty(), "no pages under docs/");
-        assertEquals(List.of(), pages.stream().filter(p -> !mapped.contains(p)).toList(),
+        List<String> mapped = section(parse(ROOT.resolve("README.md")), "Documentation")
+                .flatMap(node -> nodes(node, Link.class)).map(Link::getDestination).toList();
+        List<String> docs = pages().stream().skip(1).map(page -> ROOT.relativize(page).toString()).toList();
+        assertFalse(docs.isEmpty(), "no pages under docs/");
+        assertEquals(List.of(), docs.stream().filter(p -> !mapped.contains(p)).toList(),
                 "docs pages missing from README's \"Documentation\" map");
     }
 
     @Test
-    void everyConsoleBlockIsCommandsEachWithItsOutput() throws IOException {
+    void everyConsoleBlockStartsWithACommand() throws IOException {
         var blocks = 0;
         for (Path page : pages()) {
-            for (FencedCodeBlock block : consoleBlocks(parse(page))) {
-                List<String> commands = commands(block);
-                assertFalse(commands.isEmpty(), ROOT.relativize(page) + ": a console block without a `$ ` line");
+            for (FencedCodeBlock block : consoleBlocks(parse(page)).toList()) {
                 assertTrue(block.getLiteral().startsWith("$ "),
                         ROOT.relativize(page) + ": a console block starts with output, not a command:\n" + block.getLiteral());
-                commands.forEach(c -> assertFalse(c.isBlank(), ROOT.relativize(page) + ": an empty command"));
+                commands(Stream.of(block)).forEach(c -> assertFalse(c.isBlank(), ROOT.relativize(page) + ": an empty command"));
                 blocks++;
             }
         }
@@ -91,10 +77,7 @@ class DocsTest {
 
     @Test
     void readmesTestsBlockHoldsTheCommandCiRuns() throws IOException {
-        List<String> commands = section(parse(ROOT.resolve("README.md")), "Tests").stream()
-                .flatMap(node -> consoleBlocks(node).stream())
-                .flatMap(block -> commands(block).stream())
-                .toList();
+        List<String> commands = commands(section(parse(ROOT.resolve("README.md")), "Tests"));
         assertTrue(commands.contains(TEST_COMMAND), "README's \"Tests\" commands: " + commands);
         assertTrue(Files.readAllLines(ROOT.resolve(".ci/run")).contains(TEST_COMMAND),
                 ".ci/run no longer runs README's test command as it stands: " + TEST_COMMAND);
@@ -108,23 +91,15 @@ class DocsTest {
                 "docs/development.md", List.of(DocCommands.WATCH, DocCommands.DEV_UP, DocCommands.DEV_WATCH),
                 "docs/production.md", List.of(DocCommands.PROD_BUILD, DocCommands.PROD_PUSH, DocCommands.PROD_UP,
                         DocCommands.SCALE_TO_5));
-        for (var page : shown.entrySet()) {
-            List<String> commands = consoleBlocks(parse(ROOT.resolve(page.getKey()))).stream()
-                    .flatMap(block -> commands(block).stream())
-                    .map(c -> c.replaceFirst("\\s+#.*$", "").strip())
-                    .toList();
-            for (String command : page.getValue()) {
-                assertTrue(commands.contains("docker " + command),
-                        page.getKey() + " no longer shows `docker " + command + "`, which the tests run; its commands: " + commands);
-            }
-        }
+        shown.forEach((page, expected) -> {
+            List<String> commands = commands(Stream.of(parse(ROOT.resolve(page)))).stream()
+                    .map(c -> c.replaceFirst("\\s+#.*$", "").strip()).toList();
+            expected.forEach(command -> assertTrue(commands.contains("docker " + command),
+                    page + " no longer shows `docker " + command + "`, which the tests run; its commands: " + commands));
+        });
     }
 
-    /** The commands of a console block: its `$ ` lines without the prompt (what a user types). */
-    static List<String> commands(FencedCodeBlock block) {
-        return block.getLiteral().lines().filter(line -> line.startsWith("$ ")).map(line -> line.substring(2)).toList();
-    }
-
+    /** README.md, then the pages under docs/. */
     private static List<Path> pages() throws IOException {
         try (Stream<Path> docs = Files.list(ROOT.resolve("docs"))) {
             return Stream.concat(Stream.of(ROOT.resolve("README.md")), docs.filter(p -> p.toString().endsWith(".md")).sorted())
@@ -132,51 +107,36 @@ class DocsTest {
         }
     }
 
-    private static Node parse(Path page) throws IOException {
-        return MARKDOWN.parse(Files.readString(page));
+    private static Node parse(Path page) {
+        try {
+            return MARKDOWN.parse(Files.readString(page));
+        } catch (IOException e) {
+            throw new AssertionError("cannot read " + page, e);
+        }
     }
 
-    private static List<FencedCodeBlock> consoleBlocks(Node root) {
-        return nodes(root, FencedCodeBlock.class).stream().filter(b -> "console".equals(b.getInfo())).toList();
+    /** The commands of the console blocks in {@code trees}: their `$ ` lines without the prompt (what a user types). */
+    private static List<String> commands(Stream<? extends Node> trees) {
+        return trees.flatMap(DocsTest::consoleBlocks).flatMap(block -> block.getLiteral().lines())
+                .filter(line -> line.startsWith("$ ")).map(line -> line.substring(2)).toList();
+    }
+
+    private static Stream<FencedCodeBlock> consoleBlocks(Node root) {
+        return nodes(root, FencedCodeBlock.class).filter(block -> "console".equals(block.getInfo()));
     }
 
     /** The blocks after the heading whose text is {@code title}, up to the next heading of its level or above. */
-    private static List<Node> section(Node document, String title) {
-        Map<String, Heading> headings = new TreeMap<>();
-        nodes(document, Heading.class).forEach(h -> headings.put(text(h), h));
-        Heading heading = headings.get(title);
-        assertTrue(heading != null, "no heading \"" + title + "\"; headings: " + headings.keySet());
-        var blocks = new ArrayList<Node>();
-        for (Node n = heading.getNext(); n != null && !(n instanceof Heading h && h.getLevel() <= heading.getLevel()); n = n.getNext()) {
-            blocks.add(n);
-        }
-        return blocks;
+    private static Stream<Node> section(Node document, String title) {
+        Heading heading = nodes(document, Heading.class).filter(h -> TEXT.render(h).strip().equals(title)).findFirst()
+                .orElseThrow(() -> new AssertionError("no heading \"" + title + "\"; headings: "
+                        + nodes(document, Heading.class).map(h -> TEXT.render(h).strip()).toList()));
+        return Stream.iterate(heading.getNext(),
+                n -> n != null && !(n instanceof Heading h && h.getLevel() <= heading.getLevel()), Node::getNext);
     }
 
-    private static String text(Node node) {
-        var text = new StringBuilder();
-        node.accept(new AbstractVisitor() {
-            @Override
-            public void visit(Text t) {
-                text.append(t.getLiteral());
-            }
-        });
-        return text.toString();
-    }
-
-    /** Every node of {@code type} in the tree under {@code root}, itself included. */
-    private static <T extends Node> List<T> nodes(Node root, Class<T> type) {
-        var found = new ArrayList<T>();
-        collect(root, type, found);
-        return found;
-    }
-
-    private static <T extends Node> void collect(Node node, Class<T> type, List<T> found) {
-        if (type.isInstance(node)) {
-            found.add(type.cast(node));
-        }
-        for (Node child = node.getFirstChild(); child != null; child = child.getNext()) {
-            collect(child, type, found);
-        }
+    /** Every node of {@code type} in the tree under {@code root}, itself included, in document order. */
+    private static <T extends Node> Stream<T> nodes(Node root, Class<T> type) {
+        Stream<Node> children = Stream.iterate(root.getFirstChild(), Objects::nonNull, Node::getNext);
+        return Stream.concat(Stream.of(root).filter(type::isInstance).map(type::cast), children.flatMap(c -> nodes(c, type)));
     }
 }

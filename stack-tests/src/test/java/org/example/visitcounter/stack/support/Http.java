@@ -14,19 +14,15 @@ public final class Http {
 
     private Http() {}
 
-    /** {@code method} without a body, its answer within 10 s. */
-    public static HttpResponse<String> send(String method, URI uri) throws IOException {
+    /** GET, its answer within 10 s. */
+    public static HttpResponse<String> get(URI uri) throws IOException {
         try {
-            return CLIENT.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(10))
-                    .method(method, HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+            return CLIENT.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(10)).build(),
+                    HttpResponse.BodyHandlers.ofString());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException(e);
         }
-    }
-
-    public static HttpResponse<String> get(URI uri) throws IOException {
-        return send("GET", uri);
     }
 
     /** GET's status, or -1 where nothing answers: for awaiting readiness. */

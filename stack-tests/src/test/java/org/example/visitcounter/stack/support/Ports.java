@@ -5,6 +5,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.stream.IntStream;
 
 /** Free ports on loopback, for stacks that must never clash with one a developer runs. */
 public final class Ports {
@@ -14,11 +15,7 @@ public final class Ports {
     public static int freeBlock(int count) {
         for (int attempt = 0; attempt < 200; attempt++) {
             int base = ThreadLocalRandom.current().nextInt(15_000, 30_000 - count);
-            boolean free = true;
-            for (int port = base; port < base + count && free; port++) {
-                free = isFree(port);
-            }
-            if (free) {
+            if (IntStream.range(base, base + count).allMatch(Ports::isFree)) {
                 return base;
             }
         }
