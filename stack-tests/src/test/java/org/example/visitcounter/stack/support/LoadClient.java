@@ -11,11 +11,8 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
-import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -122,12 +119,10 @@ public final class LoadClient implements AutoCloseable {
         }
     }
 
-    /** The requests finished so far. */
     public List<Sample> samples() {
         return List.copyOf(samples);
     }
 
-    /** The requests finished so far, with the figures of {@link Result}. */
     public Result result() {
         return new Result(connections, samples());
     }
@@ -142,13 +137,12 @@ public final class LoadClient implements AutoCloseable {
         stopping = true;
         for (Thread worker : workers) {
             try {
-                worker.join(CLIENT_TIMEOUT.plusSeconds(10));
+                if (!worker.join(CLIENT_TIMEOUT.plusSeconds(10))) {
+                    throw new IllegalStateException(worker.getName() + " did not finish its request in time");
+                }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new IllegalStateException(e);
-            }
-            if (worker.isAlive()) {
-                throw new IllegalStateException(worker.getName() + " did not finish its request in time");
             }
         }
         return result();
@@ -161,7 +155,6 @@ public final class LoadClient implements AutoCloseable {
         }
     }
 
-    /** Everything the load saw, and the figures the tests assert on and print. */
     public record Result(int connections, List<Sample> samples) {
         public long ok() {
             return samples.stream().filter(Sample::ok).count();
@@ -182,17 +175,6 @@ public final class LoadClient implements AutoCloseable {
             return samples.stream().filter(s -> s.retries() > 0).count();
         }
 
-        public long maxLatencyMillis() {
-            return samples.stream().mapToLong(Sample::latencyMillis).max().orElse(0);
-        }
-
-        /** The replicas that answered, in the order they first did. */
-        public Set<String> servedBy() {
-            return samples.stream().map(Sample::servedBy).filter(Objects::nonNull)
-                    .collect(Collectors.toCollection(LinkedHashSet::new));
-        }
-
-        /** No request failed: every one got a 2xx. */
         public void assertNoFailures(String what) {
             assertEquals(List.of(), failures().stream().limit(20).map(Sample::toString).toList(),
                     what + ": failed requests (" + failuresByStatus() + ")");
@@ -216,11 +198,11 @@ public final class LoadClient implements AutoCloseable {
             assertEquals(0, duplicateCounts(), what + ": 2xx with a number another 2xx had");
         }
 
-        /** One line of figures, for the test's output. */
         public String figures(long counted) {
             return String.format("%d conn, %d requests, %d 2xx, non-2xx %s, %d resent, max %d ms, Redis %+d vs 2xx,"
-                    + " %d numbers handed out twice", connections, samples.size(), ok(), failuresByStatus(), retried(),
-                    maxLatencyMillis(), counted - ok(), duplicateCounts());
+                    + " %d numbers handed out twice", connections, samples.size(), ok(), failuresByStatus(),
+                    retried(), samples.stream().mapToLong(Sample::latencyMillis).max().orElse(0), counted - ok(),
+                    duplicateCounts());
         }
 
         /** How many 2xx carried a number another 2xx also carried (0: every visit has its own number). */
