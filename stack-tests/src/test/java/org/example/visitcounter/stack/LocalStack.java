@@ -15,6 +15,7 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
@@ -109,13 +110,11 @@ public final class LocalStack implements Stack {
         }
     }
 
-    /** A path through nginx, e.g. {@code uri("/api/visits")}. */
     @Override
     public URI uri(String path) {
         return URI.create("http://127.0.0.1:" + httpPort + path);
     }
 
-    /** {@code web-1} .. {@code web-N}. */
     @Override
     public List<String> replicas() {
         return IntStream.rangeClosed(1, replicas).mapToObj(i -> "web-" + i).toList();
@@ -130,7 +129,6 @@ public final class LocalStack implements Stack {
         return URI.create("http://127.0.0.1:" + (httpPort + 2 + index) + "/");
     }
 
-    /** Waits until the replica's own /readyz answers 200. */
     public void awaitReady(String name, Duration timeout) {
         URI readyz = replicaUri(name).resolve("/readyz");
         await(name + " /readyz 200", timeout).until(() -> Http.status(readyz) == 200);
@@ -176,10 +174,7 @@ public final class LocalStack implements Stack {
 
     /** The test's own Redis ({@link #withOwnRedis()}). */
     public RedisProcess ownRedis() {
-        if (ownRedis == null) {
-            throw new UnsupportedOperationException("this stack's Redis is the script's: start it withOwnRedis()");
-        }
-        return ownRedis;
+        return Objects.requireNonNull(ownRedis, "this stack's Redis is the script's: start it withOwnRedis()");
     }
 
     @Override
@@ -192,10 +187,7 @@ public final class LocalStack implements Stack {
     /** local-stack.sh's supervisor restarts a replica that died: waits for it, then for /readyz. */
     @Override
     public void startReplica(String name) {
-        Long old = killed.remove(name);
-        if (old == null) {
-            throw new IllegalStateException(name + " was not killed");
-        }
+        long old = Objects.requireNonNull(killed.remove(name), () -> name + " was not killed");
         waitForPidChange(name, old, Duration.ofSeconds(30));
         assertFalse(isAlive(old), name + "'s killed JVM (pid " + old + ") is still alive");
         assertTrue(output().contains(name + " restarted"), this::output);
@@ -210,12 +202,6 @@ public final class LocalStack implements Stack {
     @Override
     public void startRedis() {
         ownRedis().startAgain("always");
-    }
-
-    @Override
-    public void restartKeepingData() {
-        stopRedis();
-        startRedis();
     }
 
     @Override

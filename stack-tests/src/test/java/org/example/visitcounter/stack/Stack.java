@@ -30,7 +30,10 @@ interface Stack extends AutoCloseable {
     void startRedis();
 
     /** Redis stopped and started again on its data: on Compose the whole stack, down and up. */
-    void restartKeepingData();
+    default void restartKeepingData() {
+        stopRedis();
+        startRedis();
+    }
 
     /** Redis's visit total ({@code RedisVisits.TOTAL_KEY}). */
     long redisTotal();

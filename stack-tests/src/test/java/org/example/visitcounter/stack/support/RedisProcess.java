@@ -19,13 +19,10 @@ import redis.clients.jedis.exceptions.JedisException;
  * restarts its Redis): killed, stopped gracefully, frozen, then started again on the same port
  * with the same data directory, so the replicas (given {@code REDIS_URL}) find it where they left it.
  *
- * <p>Always with an append-only file, so that a restart keeps the data; the fsync policy is
- * chosen per start. Its directory is under {@code stack-tests/target/redis-process/} for a
- * post-mortem (redis.log, the AOF).
+ * <p>Always with an append-only file (the fsync policy chosen per start), so that a restart keeps
+ * the data. redis.log and the AOF stay under {@code stack-tests/target/redis-process/}.
  */
 public final class RedisProcess implements AutoCloseable {
-    private static final Duration START_TIMEOUT = Duration.ofSeconds(30);
-
     private final int port = Ports.freeBlock(1);
     private final Path dir = Project.newDirectory("redis-process", "redis-");
     private Process process;
@@ -60,7 +57,7 @@ public final class RedisProcess implements AutoCloseable {
                 "--dir", dir.toString(), "--save", "", "--appendonly", "yes", "--appendfsync", appendfsync,
                 "--daemonize", "no"), Map.of(), dir.resolve("redis.log"));
         // Redis answers LOADING while it replays the AOF: ready means PING gets PONG.
-        await("redis-server on port " + port + " to answer PING", START_TIMEOUT)
+        await("redis-server on port " + port + " to answer PING", Duration.ofSeconds(30))
                 .ignoreExceptionsInstanceOf(JedisException.class)
                 .until(() -> process.isAlive() && "PONG".equals(call(Jedis::ping)));
     }
@@ -77,17 +74,6 @@ public final class RedisProcess implements AutoCloseable {
         assertEquals(0, waitForExit(), "redis-server exit status after SIGTERM");
     }
 
-    /** SIGSTOP: the kernel still accepts connections and queues commands; nothing is answered. */
-    public void freeze() {
-        signal("STOP");
-    }
-
-    /** SIGCONT: Redis runs the commands queued while it was frozen. */
-    public void thaw() {
-        signal("CONT");
-    }
-
-    /** The visit total. */
     public long total() {
         String value = call(jedis -> jedis.get(RedisVisits.TOTAL_KEY));
         return value == null ? 0 : Long.parseLong(value);
@@ -108,7 +94,8 @@ public final class RedisProcess implements AutoCloseable {
         }
     }
 
-    private void signal(String signal) {
+    /** STOP freezes it (the kernel still accepts and queues commands); CONT runs what was queued. */
+    public void signal(String signal) {
         Processes.run(List.of("kill", "-s", signal, Long.toString(process.pid()))).ok("kill -s " + signal);
     }
 
