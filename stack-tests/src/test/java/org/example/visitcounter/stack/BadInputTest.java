@@ -11,7 +11,6 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -25,7 +24,8 @@ import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.example.visitcounter.stack.support.Http;
-import org.junit.jupiter.api.AfterAll;
+import org.example.visitcounter.stack.support.Project;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer.OrderAnnotation;
 import org.junit.jupiter.api.Order;
@@ -38,10 +38,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Bad input (issue 5) on the loopback stack, through nginx and directly to a replica: the corpus
- * {@code bad-requests.txt} as raw bytes, a bounded slowloris, and more connections than nginx's
- * worker_connections. Each request gets a 4xx (501/505 where RFC 9110 prescribes them) or a closed
- * connection, never another 5xx, a stack trace, a version or an internal address; nothing is
- * counted; and the stack serves normally afterwards.
+ * {@code bad-requests.txt} as raw bytes (its header says what each entry must get), a bounded slowloris,
+ * and more connections than nginx's worker_connections. Nothing is counted; the stack serves on.
  */
 @Tag("loopback")
 @TestMethodOrder(OrderAnnotation.class)
@@ -55,6 +53,7 @@ class BadInputTest {
 
     private static final List<String> TARGETS = List.of("nginx", "web-1");
 
+    @AutoClose
     private static LocalStack stack;
     private static long totalAtStart;
     /** Visits the corpus may count: 2xx to the entries nginx sanitizes by design (see the corpus). */
@@ -67,16 +66,6 @@ class BadInputTest {
         totalAtStart = stack.redisTotal();
     }
 
-    @AfterAll
-    static void stopStack() {
-        System.out.printf("bad input: %d inputs tried (corpus through nginx and direct, slowloris, connection flood)%n",
-                triedInputs);
-        if (stack != null) {
-            stack.close();
-        }
-    }
-
-    /** Every corpus entry, through nginx and directly to a replica. */
     static Stream<Arguments> corpus() throws IOException {
         List<BadRequest> corpus = BadRequest.load();
         assertTrue(corpus.size() >= 50, "corpus entries: " + corpus.size());
@@ -123,7 +112,6 @@ class BadInputTest {
         try (var pool = Executors.newVirtualThreadPerTaskExecutor()) { // close() waits for every one to end
             for (String target : TARGETS) {
                 for (int i = 0; i < 4; i++) {
-                    triedInputs++;
                     slow.add(pool.submit(() -> target + " " + slowloris(port(target), Duration.ofSeconds(15))));
                 }
             }
@@ -134,9 +122,7 @@ class BadInputTest {
         List<String> outcomes = slow.stream().map(Future::resultNow).toList();
         System.out.println("slowloris: " + outcomes);
         // nginx's client_header_timeout is 10 s for the whole header, however slowly it trickles in.
-        var nginxOutcomes = outcomes.stream().filter(s -> s.startsWith("nginx ")).toList();
-        assertEquals(4, nginxOutcomes.size());
-        for (String outcome : nginxOutcomes) {
+        for (String outcome : outcomes.subList(0, 4)) { // TARGETS: nginx first
             assertTrue(outcome.matches("nginx closed after (9|10|11|12)\\d{3} ms.*"), "nginx kept a slowloris: " + outcome);
             assertFalse(outcome.matches(".* with HTTP/\\S+ 5.*|.* LEAK$"), outcome);
         }
@@ -155,7 +141,6 @@ class BadInputTest {
         int refused = 0;
         try {
             for (int i = 0; i < flood; i++) {
-                triedInputs++;
                 try {
                     sockets.add(connect(nginx));
                 } catch (IOException e) {
@@ -164,7 +149,7 @@ class BadInputTest {
             }
             // With the flood open, a new client gets an answer that is neither a 5xx nor a leak, or none.
             Reply reply = send(nginx, "GET /api/visits HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-                    .getBytes(StandardCharsets.US_ASCII));
+                    .getBytes(ISO_8859_1));
             System.out.printf("connection flood: %d opened, %d refused; a new request meanwhile: %d (-1: none)%n",
                     flood - refused, refused, reply.status());
             assertTrue(reply.status() < 500 && !LEAK.matcher(reply.text()).find(), reply.excerpt());
@@ -257,7 +242,7 @@ class BadInputTest {
         long start = System.nanoTime();
         try (var socket = connect(port)) {
             socket.setSoTimeout(1000); // the pace: one byte a second, unless the server answers or closes
-            socket.getOutputStream().write("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ".getBytes(StandardCharsets.US_ASCII));
+            socket.getOutputStream().write("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ".getBytes(ISO_8859_1));
             byte[] answer = new byte[4096];
             while (System.nanoTime() - start < bound.toNanos()) {
                 socket.getOutputStream().write('a'); // throws once the server has closed
@@ -284,10 +269,7 @@ class BadInputTest {
 
         /** The entries of the corpus, in the format described at its top. */
         static List<BadRequest> load() throws IOException {
-            String text;
-            try (var in = BadInputTest.class.getResourceAsStream("/bad-requests.txt")) {
-                text = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-            }
+            String text = Files.readString(Project.root().resolve("stack-tests/src/test/resources/bad-requests.txt"));
             return Stream.of(text.split("(?m)^=== ")).skip(1).map(entry -> {
                 List<String> lines = entry.lines().toList();
                 String request = lines.stream().skip(1).filter(l -> !l.startsWith("#") && !l.isBlank())
