@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.net.ConnectException;
 import java.net.Socket;
+import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -39,23 +40,16 @@ class LoopbackStackTest extends StackPromisesTest {
 
     @Test
     @Order(1)
-    void operationalEndpointsAnswerOnTheReplicasThemselves() {
-        for (String path : List.of("/metrics", "/healthz", "/readyz")) {
-            for (String replica : stack.replicas()) {
-                assertEquals(200, Http.status(local().replicaUri(replica).resolve(path)), replica + path);
-            }
-        }
-    }
-
-    @Test
-    @Order(1)
-    void replicasListenOnTheLoopbackAddressOnly() {
-        // local-stack.sh sets HOST=127.0.0.1. 127.0.0.2 is this machine too (all of 127/8 is
-        // loopback), so it reaches a replica bound to every interface but not one bound to 127.0.0.1.
+    void theReplicasOwnPortsAnswerTheOperationalEndpointsOnTheLoopbackAddressOnly() {
         for (String replica : stack.replicas()) {
-            int port = local().replicaUri(replica).getPort();
-            assertThrows(ConnectException.class, () -> new Socket("127.0.0.2", port).close(),
-                    replica + " accepts connections on 127.0.0.2:" + port);
+            URI own = local().replicaUri(replica);
+            for (String path : List.of("/metrics", "/healthz", "/readyz")) {
+                assertEquals(200, Http.status(own.resolve(path)), replica + path);
+            }
+            // local-stack.sh sets HOST=127.0.0.1. 127.0.0.2 is this machine too (all of 127/8 is
+            // loopback), so it reaches a replica bound to every interface but not one bound to 127.0.0.1.
+            assertThrows(ConnectException.class, () -> new Socket("127.0.0.2", own.getPort()).close(),
+                    replica + " accepts connections on 127.0.0.2:" + own.getPort());
         }
     }
 

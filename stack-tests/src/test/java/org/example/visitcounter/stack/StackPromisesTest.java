@@ -6,7 +6,6 @@ import static org.example.visitcounter.stack.support.Waits.explained;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -17,7 +16,7 @@ import org.example.visitcounter.stack.support.LoadClient.Run;
 import org.example.visitcounter.stack.support.LoadClient.Scenario;
 import org.example.visitcounter.stack.support.PageViews;
 import org.example.visitcounter.stack.support.Project;
-import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer.OrderAnnotation;
 import org.junit.jupiter.api.Order;
@@ -50,6 +49,7 @@ abstract class StackPromisesTest {
      */
     private static final Duration RECOVERY_DEADLINE = Duration.ofSeconds(20);
 
+    @AutoClose
     Stack stack;
 
     /** Starts the backend's stack; skips the class where the backend is not available. */
@@ -60,13 +60,6 @@ abstract class StackPromisesTest {
         stack = startStack();
         awaitOrExplain("nginx to serve GET /api/visits with 200", RESOLVE_DEADLINE,
                 () -> Http.status(stack.uri("/api/visits")) == 200);
-    }
-
-    @AfterAll
-    void down() {
-        if (stack != null) {
-            stack.close();
-        }
     }
 
     @Test
@@ -92,16 +85,16 @@ abstract class StackPromisesTest {
                     "the page names the replica in X-Served-By:\n" + response.body());
             assertTrue(response.body().contains("id=\"count\">" + header(response, "X-Visit-Count") + "<"),
                     "the page shows X-Visit-Count:\n" + response.body());
-            assertSecurityHeaders(response);
+            var headers = response.headers();
+            assertTrue(headers.firstValue("Content-Security-Policy").orElse("").contains("default-src 'self'"));
+            assertEquals("nosniff", headers.firstValue("X-Content-Type-Options").orElse(""));
+            assertTrue(headers.firstValue("Referrer-Policy").isPresent());
+            assertTrue(headers.firstValue("X-Request-Id").orElse("").matches("[0-9a-f]{32}"), "nginx's $request_id");
+            assertEquals(List.of("nginx"), headers.allValues("Server"), "server_tokens off");
         }
     }
 
-    /**
-     * What a person sees: in one browser, every load of the page is served by the next replica
-     * and counts one, with the browser's cache on and then off (DevTools' "Disable cache"), with
-     * no console error (a 404 for an icon would be one) and nothing axe-core finds, in the light
-     * and the dark colour scheme. The screenshot goes next to the test reports.
-     */
+    /** Cache on, then off (DevTools' "Disable cache"); a 404 for an icon would be a console error. */
     @Test
     @Order(2)
     void inABrowserEveryLoadIsServedByTheNextReplicaAndCountsOne() throws Exception {
@@ -186,8 +179,6 @@ abstract class StackPromisesTest {
         assertEquals(total + 1, stack.redisTotal(), "the first 2xx after the restart counts on top of the old total");
     }
 
-    // ---- helpers ------------------------------------------------------------------------------
-
     /** What a failure should show beyond the wait's own message: the backend's state. */
     String diagnosis() {
         return "";
@@ -199,14 +190,5 @@ abstract class StackPromisesTest {
 
     private Scenario scenario() {
         return new Scenario(stack.uri("/"), CONNECTIONS, 100, stack::redisTotal, this::diagnosis);
-    }
-
-    private static void assertSecurityHeaders(HttpResponse<?> response) {
-        var headers = response.headers();
-        assertTrue(headers.firstValue("Content-Security-Policy").orElse("").contains("default-src 'self'"));
-        assertEquals("nosniff", headers.firstValue("X-Content-Type-Options").orElse(""));
-        assertTrue(headers.firstValue("Referrer-Policy").isPresent());
-        assertTrue(headers.firstValue("X-Request-Id").orElse("").matches("[0-9a-f]{32}"), "nginx's $request_id");
-        assertEquals(List.of("nginx"), headers.allValues("Server"), "server_tokens off");
     }
 }
