@@ -14,22 +14,25 @@ import org.openqa.selenium.OutputType;
 import org.openqa.selenium.chrome.ChromeDriver;
 import org.openqa.selenium.chrome.ChromeDriverService;
 import org.openqa.selenium.chrome.ChromeOptions;
+import org.openqa.selenium.io.FileHandler;
 import org.openqa.selenium.logging.LogEntry;
 import org.openqa.selenium.logging.LogType;
 import org.openqa.selenium.logging.LoggingPreferences;
 
 /**
  * A real browser: Debian's headless Chromium driven through its chromedriver (WebDriver), so nothing
- * is downloaded at test time. One browser, one tab, and chromedriver's own temporary profile, which
- * it deletes on quit.
+ * is downloaded at test time. One browser, one tab, its own empty profile (ours, not chromedriver's:
+ * with chromedriver's, Chromium leaves its singleton socket's directory in /tmp).
  */
 public final class Browser implements AutoCloseable {
     private static final Path CHROMIUM = Path.of("/usr/bin/chromium");
     private static final Path CHROMEDRIVER = Path.of("/usr/bin/chromedriver");
 
+    private final Path profile;
     private final ChromeDriver driver;
 
-    private Browser(ChromeDriver driver) {
+    private Browser(Path profile, ChromeDriver driver) {
+        this.profile = profile;
         this.driver = driver;
     }
 
@@ -40,9 +43,11 @@ public final class Browser implements AutoCloseable {
         }
     }
 
-    public static Browser start() {
+    public static Browser start() throws IOException {
+        Path profile = Files.createTempDirectory("vc-chromium-");
         var options = new ChromeOptions().setBinary(CHROMIUM.toFile()).addArguments(
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=900,760",
+                "--user-data-dir=" + profile,
                 // Nothing but the page under test: this machine's network is closed, and Chromium's
                 // own background connections would only be refused.
                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
@@ -52,7 +57,7 @@ public final class Browser implements AutoCloseable {
         options.setCapability("goog:loggingPrefs", logs);
         var service = new ChromeDriverService.Builder().usingDriverExecutable(CHROMEDRIVER.toFile())
                 .usingAnyFreePort().build();
-        return new Browser(new ChromeDriver(service, options));
+        return new Browser(profile, new ChromeDriver(service, options));
     }
 
     /** Loads {@code uri}; returns once the page and its subresources have loaded. */
@@ -104,6 +109,10 @@ public final class Browser implements AutoCloseable {
 
     @Override
     public void close() {
-        driver.quit();
+        try {
+            driver.quit();
+        } finally {
+            FileHandler.delete(profile.toFile());
+        }
     }
 }
