@@ -51,7 +51,6 @@ class ComposeConfigTest {
                 "the compose files need Docker Compose >= 2.24 (!reset, !override); found " + found);
     }
 
-    /** Web publishes nothing; Redis is on the back network only, nginx on the front one only, on loopback. */
     @Test
     void baseFile() throws Exception {
         JsonNode config = composeConfig(Map.of(), "compose.yaml");

@@ -19,7 +19,6 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ThreadLocalRandom;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Stream;
 import org.example.visitcounter.RedisVisits;
 import org.example.visitcounter.stack.support.DockerCli;
@@ -77,8 +76,7 @@ class SwarmStackTest {
         int port = Ports.freeBlock(1);
         var env = Map.of("REGISTRY", "swarm-test.invalid", "TAG", "swarm-test-" + id, "HTTP_PORT", "" + port);
         cli = new DockerCli(env);
-        images = List.of("swarm-test.invalid/visit-counter-web:" + env.get("TAG"),
-                "swarm-test.invalid/visit-counter-nginx:" + env.get("TAG"));
+        images = Stream.of("web", "nginx").map(s -> "swarm-test.invalid/visit-counter-" + s + ":" + env.get("TAG")).toList();
         URI base = URI.create("http://127.0.0.1:" + port);
         String password = "swarm-test-" + Long.toHexString(ThreadLocalRandom.current().nextLong());
         String overlay = testOverlay(tmp, password).toString();
@@ -96,7 +94,7 @@ class SwarmStackTest {
             String web = inspect(stack + "_web", "{{.Spec.EndpointSpec.Mode}} {{.Spec.UpdateConfig.Order}}"
                     + " {{.Spec.Mode.Replicated.Replicas}}");
             assertEquals("dnsrr start-first " + REPLICAS, web, "web's endpoint mode, update order and replicas");
-            // The web tasks, nginx and redis: one line each.
+            // The three web tasks (and no other), nginx and redis: one line each.
             String all = String.join(" ", lines(docker("ps -q --filter " + label).ok("docker ps").output()));
             List<String> hardening = lines(docker("inspect --format {{.Name}}:{{.HostConfig.ReadonlyRootfs}}:"
                     + "{{.HostConfig.CapDrop}} " + all).ok("docker inspect").output());
@@ -155,18 +153,16 @@ class SwarmStackTest {
         return Files.exists(Path.of("/sys/module/ip_vs"));
     }
 
-    /** Polls until three web tasks run and nginx has served each of them (a 200 needs Redis too). */
+    /** Polls until nginx has served three running web tasks (a 200 needs Redis too); returns them. */
     private Set<String> awaitDeployed(URI base) {
         Set<String> seen = new TreeSet<>();
-        var web = new AtomicReference<Set<String>>(Set.of());
         awaitOrExplain("the stack to serve every replica through nginx", DEPLOY_DEADLINE, () -> {
-            web.set(containers("web"));
             HttpResponse<String> r = Http.get(base.resolve("/api/visits"));
             r.headers().firstValue("X-Served-By").filter(name -> r.statusCode() == 200).ifPresent(seen::add);
-            seen.retainAll(web.get());
-            return web.get().size() == REPLICAS && seen.equals(web.get());
-        }, () -> "web containers " + web + ", nginx served " + seen);
-        return web.get();
+            seen.retainAll(containers("web"));
+            return seen.size() == REPLICAS;
+        }, () -> "web containers " + containers("web") + ", nginx served " + seen);
+        return seen;
     }
 
     private void redisRefusesAClientWithoutThePassword(String password) {
@@ -237,7 +233,6 @@ class SwarmStackTest {
         }
     }
 
-    /** {@code docker <command>}, which must exit 0 or say {@code harmless}. */
     private void attempt(String command, String harmless) {
         Outcome r = docker(command);
         assertTrue(r.status() == 0 || r.output().contains(harmless), "docker " + command + ": " + r.output());

@@ -121,8 +121,8 @@ class TimeoutContractTest {
 
     /** A top-level key of one service in a compose file (two-space indentation, as ours are written), or null. */
     private static String serviceKey(String file, String service, String key) throws IOException {
-        String yaml = Files.readString(ROOT.resolve(file));
-        Matcher block = Pattern.compile("(?ms)^  " + service + ":\\n(.*?)(?=^  \\S|^\\S|\\z)").matcher(yaml);
+        Matcher block = Pattern.compile("(?ms)^  " + service + ":\\n(.*?)(?=^  \\S|^\\S|\\z)")
+                .matcher(Files.readString(ROOT.resolve(file)));
         assertTrue(block.find(), file + " has no service " + service);
         Matcher m = Pattern.compile("(?m)^    " + key + ":\\s*(\\S+)").matcher(block.group(1));
         return m.find() ? m.group(1) : null;
