@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -19,10 +18,9 @@ import org.junit.jupiter.api.Test;
 /**
  * bench/run.sh, and docs/performance.md's bench/compare.sh example, end to end, with every phase cut to
  * seconds: the figures mean nothing, but the scripts must still start, load, measure and stop
- * everything, and print their whole tables. Keeps the benchmark from rotting between the runs
- * that matter. Of the peers, only Express runs here (npm ci and three node processes: seconds); the
- * Spring Boot peer's Maven build and three Boot start-ups would add a minute or two to every CI run, so it
- * is left to the real runs (bench/run.sh's default PEERS).
+ * everything, and print their whole tables. Of the peers, only Express runs here (npm ci and three
+ * node processes: seconds); the Spring Boot peer's build and start-ups would add a minute or two to
+ * every CI run, so it is left to the real runs (bench/run.sh's default PEERS).
  */
 @Tag("loopback")
 class BenchmarkSmokeTest {
@@ -32,8 +30,7 @@ class BenchmarkSmokeTest {
     @Test
     void theBenchmarkRunsEndToEndAndPrintsItsTable() {
         assumeTrue(Runtime.version().feature() >= 25, "the benchmark needs JDK 25 (AOT cache)");
-        Path root = Project.root();
-        String output = Processes.run(LIMIT, List.of("bash", root.resolve("bench/run.sh").toString()),
+        String output = Processes.run(LIMIT, List.of("bash", Project.root().resolve("bench/run.sh").toString()),
                 LocalStack.scriptEnvironment(Map.of("RUNS", "1", "DURATION", "2", "WARMUP", "2", "REDIS_REQUESTS", "5000",
                         "PEERS", "express", "BASE_PORT", Integer.toString(Ports.freeBlock(45))))).ok("bench/run.sh").output();
         for (String row : List.of("| ours: requests/s", "| proxy ceiling:", "| **ours / proxy ceiling** |",
@@ -49,10 +46,8 @@ class BenchmarkSmokeTest {
 
     @Test
     void theDocumentedComparisonRunsEndToEnd() throws Exception {
-        Path root = Project.root();
-        String command = Files.readAllLines(root.resolve("docs/performance.md")).stream()
-                .filter(line -> line.startsWith("$ bench/compare.sh ")).findFirst().orElseThrow()
-                .substring(2);
+        String command = Files.readAllLines(Project.root().resolve("docs/performance.md")).stream()
+                .filter(line -> line.startsWith("$ bench/compare.sh ")).findFirst().orElseThrow().substring(2);
         String output = Processes.run(LIMIT, List.of("bash", "-c", command), LocalStack.scriptEnvironment(
                 Map.of("ROUNDS", "1", "DURATION", "2", "WARMUP", "2", "BASE_PORT", Integer.toString(Ports.freeBlock(20)))))
                 .ok(command).output();

@@ -13,13 +13,13 @@ import java.lang.module.ModuleDescriptor.Version;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
+import java.util.stream.Stream;
 import org.example.visitcounter.stack.support.Processes;
 import org.example.visitcounter.stack.support.Processes.Outcome;
 import org.example.visitcounter.stack.support.Project;
@@ -32,10 +32,6 @@ import org.junit.jupiter.api.io.TempDir;
  * compared with what each file promises, written as JSON fragments ({@link #assertHas}). That needs
  * only the Compose CLI plugin, no Docker engine; where the plugin is absent the tests skip. The
  * Swarm checks also need jq (scripts/swarm-stack.sh); {@code docker stack config} needs no engine.
- *
- * <p>Runs are isolated from the caller's environment: {@code --env-file /dev/null} (no .env is
- * read) and none of the variables the files interpolate. The prod secret's file is a temporary one,
- * named in an extra overlay.
  */
 class ComposeConfigTest {
     private static final Set<String> INTERPOLATED = Set.of("HTTP_PORT", "REGISTRY", "TAG", "REDIS_APPENDFSYNC",
@@ -55,7 +51,6 @@ class ComposeConfigTest {
                 "the compose files need Docker Compose >= 2.24 (!reset, !override); found " + found);
     }
 
-    /** Web publishes nothing; Redis is on the back network only, nginx on the front one only, on loopback. */
     @Test
     void baseFile() throws Exception {
         JsonNode config = composeConfig(Map.of(), "compose.yaml");
@@ -183,8 +178,6 @@ class ComposeConfigTest {
         assertTrue(result.stderr().contains("Swarm binds all interfaces"), result.output());
     }
 
-    // ---------------------------------------------------------------------------------------------
-
     /**
      * Fails unless {@code actual} holds everything the JSON {@code expected} names: objects only
      * the keys named ({@code "<absent>"}: the key must not be there; {@code "<present>"}: any value),
@@ -199,17 +192,13 @@ class ComposeConfigTest {
     }
 
     private static void assertHas(JsonNode actual, JsonNode expected, String at) {
-        if (expected.asText().equals("<present>")) {
+        if (expected.asText().equals("<absent>")) {
+            assertTrue(actual.isMissingNode(), at + " must be absent: " + actual);
+        } else if (expected.asText().equals("<present>")) {
             assertFalse(actual.isMissingNode(), at + " is missing");
         } else if (expected.isObject()) {
             assertTrue(actual.isObject(), at + " must be an object: " + actual);
-            expected.properties().forEach(e -> {
-                if (e.getValue().asText().equals("<absent>")) {
-                    assertTrue(actual.path(e.getKey()).isMissingNode(), at + "/" + e.getKey() + " must be absent: " + actual);
-                } else {
-                    assertHas(actual.path(e.getKey()), e.getValue(), at + "/" + e.getKey());
-                }
-            });
+            expected.properties().forEach(e -> assertHas(actual.path(e.getKey()), e.getValue(), at + "/" + e.getKey()));
         } else if (expected.isArray()) {
             assertEquals(expected.size(), actual.size(), at + ": " + actual);
             for (int i = 0; i < expected.size(); i++) {
@@ -264,20 +253,17 @@ class ComposeConfigTest {
     /** scripts/swarm-stack.sh [-f FILE]... config, isolated like composeConfig (no .env read). */
     private static Outcome swarmStack(String... overlays) {
         Processes.assumeTool("scripts/swarm-stack.sh needs it", "jq", "--version");
-        List<String> command = new ArrayList<>(List.of(Project.root().resolve("scripts/swarm-stack.sh").toString()));
-        for (String overlay : overlays) {
-            command.addAll(List.of("-f", overlay));
-        }
-        command.add("config");
+        List<String> command = Stream.of(Stream.of(Project.root().resolve("scripts/swarm-stack.sh").toString()),
+                Stream.of(overlays).flatMap(overlay -> Stream.of("-f", overlay)), Stream.of("config"))
+                .flatMap(s -> s).toList();
         return run(command, Map.of("COMPOSE_ENV_FILES", "/dev/null"));
     }
 
+    /** {@code docker compose -f FILE... config}, no .env read, isolated by {@link #run}. */
     private static JsonNode composeConfig(Map<String, String> env, String... files) throws IOException {
-        List<String> command = new ArrayList<>(List.of("docker", "compose", "--env-file", "/dev/null"));
-        for (String file : files) {
-            command.addAll(List.of("-f", file));
-        }
-        command.addAll(List.of("config", "--format", "json"));
+        List<String> command = Stream.of(Stream.of("docker", "compose", "--env-file", "/dev/null"),
+                Stream.of(files).flatMap(file -> Stream.of("-f", file)), Stream.of("config", "--format", "json"))
+                .flatMap(s -> s).toList();
         return JSON.readTree(run(command, env).ok(String.join(" ", command)).stdout());
     }
 
@@ -298,9 +284,8 @@ class ComposeConfigTest {
 
     /** Isolated from the caller's environment: none of the variables the files interpolate. */
     private static Outcome run(List<String> command, Map<String, String> env) {
-        Map<String, String> isolated = new HashMap<>();
-        INTERPOLATED.forEach(name -> isolated.put(name, null));
-        isolated.putAll(env);
+        Map<String, String> isolated = new HashMap<>(env);
+        INTERPOLATED.forEach(name -> isolated.putIfAbsent(name, null));
         return Processes.run(Duration.ofMinutes(2), command, isolated);
     }
 }

@@ -10,10 +10,10 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.regex.Pattern;
+import java.util.stream.Stream;
 import org.example.visitcounter.stack.support.Processes;
 import org.example.visitcounter.stack.support.Processes.Outcome;
 import org.example.visitcounter.stack.support.Project;
@@ -33,15 +33,13 @@ class ComposeLintTest {
         List<String> files = List.of("compose.yaml", "dev.compose.yaml", "prod.compose.yaml");
         Path dclint = ROOT.resolve("node_modules/.bin/dclint");
         assertTrue(Files.isRegularFile(dclint), dclint + " is missing: run `npm ci` (it installs dclint from package.json)");
-        List<String> command = new ArrayList<>(List.of(dclint.toString(), "--formatter", "json"));
-        command.addAll(files);
-        Outcome run = Processes.run(Duration.ofMinutes(2), command, Map.of());
+        Outcome run = Processes.run(Duration.ofMinutes(2),
+                Stream.concat(Stream.of(dclint.toString(), "--formatter", "json"), files.stream()).toList(), Map.of());
         assertTrue(run.stdout().strip().startsWith("["), "dclint printed no JSON report (exit " + run.status()
                 + ", is Node.js >= 20 on the PATH?); output:\n" + run.output());
         JsonNode results = new ObjectMapper().readTree(run.stdout());
         assertEquals(files.size(), results.size(), "one result per file expected: " + results);
-        // Errors and warnings alike: fix them (many with `node_modules/.bin/dclint --fix <file>`), or
-        // relax the rule in .dclintrc with the reason next to it.
+        // Errors and warnings alike (`node_modules/.bin/dclint --fix <file>` fixes many).
         List<String> problems = results.valueStream().flatMap(result -> result.path("messages").valueStream()
                 .map(m -> String.format("%s:%d  %s  %s  (%s)", result.path("filePath").asText(), m.path("line").asInt(),
                         m.path("type").asText(), m.path("message").asText(), m.path("rule").asText()))).toList();

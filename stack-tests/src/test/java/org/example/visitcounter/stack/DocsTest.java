@@ -91,28 +91,22 @@ class DocsTest {
                 "docs/development.md", List.of(DocCommands.WATCH, DocCommands.DEV_UP, DocCommands.DEV_WATCH),
                 "docs/production.md", List.of(DocCommands.PROD_BUILD, DocCommands.PROD_PUSH, DocCommands.PROD_UP,
                         DocCommands.SCALE_TO_5));
-        shown.forEach((page, expected) -> {
-            List<String> commands = commands(Stream.of(parse(ROOT.resolve(page)))).stream()
+        for (var page : shown.entrySet()) {
+            List<String> commands = commands(Stream.of(parse(ROOT.resolve(page.getKey())))).stream()
                     .map(c -> c.replaceFirst("\\s+#.*$", "").strip()).toList();
-            expected.forEach(command -> assertTrue(commands.contains("docker " + command),
-                    page + " no longer shows `docker " + command + "`, which the tests run; its commands: " + commands));
-        });
+            page.getValue().forEach(command -> assertTrue(commands.contains("docker " + command), page.getKey()
+                    + " no longer shows `docker " + command + "`, which the tests run; its commands: " + commands));
+        }
     }
 
     /** README.md, then the pages under docs/. */
-    private static List<Path> pages() throws IOException {
-        try (Stream<Path> docs = Files.list(ROOT.resolve("docs"))) {
-            return Stream.concat(Stream.of(ROOT.resolve("README.md")), docs.filter(p -> p.toString().endsWith(".md")).sorted())
-                    .toList();
-        }
+    private static List<Path> pages() {
+        Stream<String> docs = Stream.of(ROOT.resolve("docs").toFile().list()).filter(f -> f.endsWith(".md")).sorted();
+        return Stream.concat(Stream.of("README.md"), docs.map("docs/"::concat)).map(ROOT::resolve).toList();
     }
 
-    private static Node parse(Path page) {
-        try {
-            return MARKDOWN.parse(Files.readString(page));
-        } catch (IOException e) {
-            throw new AssertionError("cannot read " + page, e);
-        }
+    private static Node parse(Path page) throws IOException {
+        return MARKDOWN.parse(Files.readString(page));
     }
 
     /** The commands of the console blocks in {@code trees}: their `$ ` lines without the prompt (what a user types). */

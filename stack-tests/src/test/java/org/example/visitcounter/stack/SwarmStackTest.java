@@ -1,5 +1,7 @@
 package org.example.visitcounter.stack;
 
+import static org.example.visitcounter.stack.ComposeStack.BUILD_TIMEOUT;
+import static org.example.visitcounter.stack.ComposeStack.COMMAND_TIMEOUT;
 import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -11,14 +13,13 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ThreadLocalRandom;
-import java.util.concurrent.atomic.AtomicReference;
+import java.util.stream.Stream;
 import org.example.visitcounter.RedisVisits;
 import org.example.visitcounter.stack.support.DockerCli;
 import org.example.visitcounter.stack.support.Http;
@@ -37,27 +38,15 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The production stack on a single-node Docker Swarm, as docs/swarm.md deploys it: the prod images
- * built by Compose, then {@code scripts/swarm-stack.sh deploy}. The engine joins a swarm only if it
- * is in none, and then leaves it afterwards; everything the stack made and the two image tags are
- * removed, and the test waits until they are gone. Images are tagged {@code swarm-test.invalid/...}:
- * Swarm's pull before each task start fails at once on the reserved domain, and the local image runs.
+ * built by Compose, then {@code scripts/swarm-stack.sh deploy}. Images are tagged
+ * {@code swarm-test.invalid/...}: Swarm's pull before each task start fails at once on the reserved
+ * domain, and the local image runs.
  *
- * <p>Checked: nginx serves each of three web tasks (strict rotation is asserted in
- * {@link StackPromisesTest}); the hardening and settings prod.compose.yaml gives, as Swarm runs them;
- * Redis refuses a client without the password; a rolling update of web under paced load (10
- * requests/s, half of nginx's per-client limit of 20 r/s) fails no request, Redis's total equals the
- * 2xx, and afterwards nginx sends to every new task.
- *
- * <p>Swarm's virtual IPs need IPVS in the kernel (this engine is local, so its kernel is this one).
- * Without it, the test overlay sets redis to {@code endpoint_mode: dnsrr}, as docs/swarm.md tells
- * users on such hosts, and says so.
+ * <p>Strict rotation is asserted in {@link StackPromisesTest}; here, that each task is served.
  */
 @Tag("docker")
 class SwarmStackTest {
     private static final int REPLICAS = 3;
-    /** The first build compiles the app and trains the AOT cache in the image build; later ones hit the cache. */
-    private static final Duration BUILD_TIMEOUT = Duration.ofMinutes(15);
-    private static final Duration COMMAND_TIMEOUT = Duration.ofMinutes(2);
     /** From `docker stack deploy` until nginx serves every replica (web's start_period is 30 s). */
     private static final Duration DEPLOY_DEADLINE = Duration.ofMinutes(3);
     /** Three tasks replaced one at a time, each started and healthy before its predecessor stops. */
@@ -66,11 +55,9 @@ class SwarmStackTest {
     private static final Duration RESOLVE_DEADLINE = Duration.ofSeconds(30);
     /** `docker stack rm` returns at once; Swarm removes the containers and networks afterwards. */
     private static final Duration REMOVE_DEADLINE = Duration.ofMinutes(2);
+    /** 10 requests/s: half of prod's per-client limit of 20 r/s (nginx/proxy.conf). */
     private static final Duration PACE = Duration.ofMillis(100);
     private static final Duration POLL = Duration.ofMillis(250);
-
-    @TempDir
-    Path tmp;
 
     private String stack;
     private String label;
@@ -80,7 +67,7 @@ class SwarmStackTest {
     private boolean gwbridgeExisted;
 
     @Test
-    void deployServeAndRollingUpdateWithoutAFailedRequest() throws Exception {
+    void deployServeAndRollingUpdateWithoutAFailedRequest(@TempDir Path tmp) throws Exception {
         DockerCli.assumeEngine();
         Processes.assumeTool("scripts/swarm-stack.sh needs it", "jq", "--version");
         String id = Long.toHexString(ThreadLocalRandom.current().nextLong() >>> 16);
@@ -89,10 +76,10 @@ class SwarmStackTest {
         int port = Ports.freeBlock(1);
         var env = Map.of("REGISTRY", "swarm-test.invalid", "TAG", "swarm-test-" + id, "HTTP_PORT", "" + port);
         cli = new DockerCli(env);
-        images = List.of("swarm-test.invalid/visit-counter-web:" + env.get("TAG"),
-                "swarm-test.invalid/visit-counter-nginx:" + env.get("TAG"));
+        images = Stream.of("web", "nginx").map(s -> "swarm-test.invalid/visit-counter-" + s + ":" + env.get("TAG")).toList();
+        URI base = URI.create("http://127.0.0.1:" + port);
         String password = "swarm-test-" + Long.toHexString(ThreadLocalRandom.current().nextLong());
-        String overlay = testOverlay(password).toString();
+        String overlay = testOverlay(tmp, password).toString();
 
         gwbridgeExisted = docker("network inspect docker_gwbridge").status() == 0;
         initialized = joinSwarm();
@@ -102,12 +89,12 @@ class SwarmStackTest {
             // The images exist on this node only: no registry to resolve their digests against.
             Processes.run(COMMAND_TIMEOUT, List.of(Project.root().resolve("scripts/swarm-stack.sh").toString(),
                     "-f", overlay, "deploy", stack, "--resolve-image", "never"), env).ok("scripts/swarm-stack.sh deploy");
-            Set<String> replicas = awaitDeployed(URI.create("http://127.0.0.1:" + port));
+            Set<String> replicas = awaitDeployed(base);
 
             String web = inspect(stack + "_web", "{{.Spec.EndpointSpec.Mode}} {{.Spec.UpdateConfig.Order}}"
                     + " {{.Spec.Mode.Replicated.Replicas}}");
             assertEquals("dnsrr start-first " + REPLICAS, web, "web's endpoint mode, update order and replicas");
-            // The web tasks, nginx and redis: one line each.
+            // The three web tasks (and no other), nginx and redis: one line each.
             String all = String.join(" ", lines(docker("ps -q --filter " + label).ok("docker ps").output()));
             List<String> hardening = lines(docker("inspect --format {{.Name}}:{{.HostConfig.ReadonlyRootfs}}:"
                     + "{{.HostConfig.CapDrop}} " + all).ok("docker inspect").output());
@@ -119,7 +106,7 @@ class SwarmStackTest {
             assertEquals("host:" + port + "->8080", ports, "nginx's one port (prod's !override), host mode");
 
             redisRefusesAClientWithoutThePassword(password);
-            rollingUpdateUnderLoad(URI.create("http://127.0.0.1:" + port), replicas);
+            rollingUpdateUnderLoad(base, replicas);
         } catch (Throwable t) {
             System.out.println("docker stack ps " + stack + ":\n" + docker("stack ps --no-trunc " + stack).output()
                     + "\nnginx's last log lines:\n" + docker("service logs --raw --tail 30 " + stack + "_nginx").output());
@@ -141,8 +128,11 @@ class SwarmStackTest {
         return false;
     }
 
-    /** The test's last -f file: the temporary secret, and redis without a VIP on a kernel without IPVS. */
-    private Path testOverlay(String password) throws IOException {
+    /**
+     * The test's last -f file: the temporary secret; and where the kernel lacks IPVS, which Swarm's virtual
+     * IPs need (the engine is local: its kernel is this one), redis in dnsrr mode, as docs/swarm.md advises.
+     */
+    private static Path testOverlay(Path tmp, String password) throws IOException {
         Path secret = Files.writeString(tmp.resolve("redis_password.txt"), password + "\n");
         String yaml = "secrets:\n  redis_password:\n    file: " + secret.toAbsolutePath() + "\n";
         if (!kernelHasIpvs()) {
@@ -163,29 +153,23 @@ class SwarmStackTest {
         return Files.exists(Path.of("/sys/module/ip_vs"));
     }
 
-    /**
-     * Polls until three web tasks run and nginx has served each of them (a 200 needs Redis too);
-     * returns them. The five containers of the stack are counted again below.
-     */
+    /** Polls until nginx has served three running web tasks (a 200 needs Redis too); returns them. */
     private Set<String> awaitDeployed(URI base) {
         Set<String> seen = new TreeSet<>();
-        var web = new AtomicReference<Set<String>>(Set.of());
         awaitOrExplain("the stack to serve every replica through nginx", DEPLOY_DEADLINE, () -> {
-            web.set(containers("web"));
             HttpResponse<String> r = Http.get(base.resolve("/api/visits"));
             r.headers().firstValue("X-Served-By").filter(name -> r.statusCode() == 200).ifPresent(seen::add);
-            seen.retainAll(web.get());
-            return web.get().size() == REPLICAS && seen.equals(web.get());
-        }, () -> "web containers " + web + ", nginx served " + seen);
-        return web.get();
+            seen.retainAll(containers("web"));
+            return seen.size() == REPLICAS;
+        }, () -> "web containers " + containers("web") + ", nginx served " + seen);
+        return seen;
     }
 
     private void redisRefusesAClientWithoutThePassword(String password) {
         String anonymous = cli.run(COMMAND_TIMEOUT, "exec", redis(), "redis-cli", "PING").output();
         assertTrue(anonymous.contains("NOAUTH"), "redis-cli without a password must get NOAUTH: " + anonymous);
-        String secret = cli.run(COMMAND_TIMEOUT, "exec", redis(), "cat", "/run/secrets/redis_password")
-                .ok("reading the secret").output().strip();
-        assertEquals(password, secret, "the secret is the test's password file");
+        assertEquals(password, cli.run(COMMAND_TIMEOUT, "exec", redis(), "cat", "/run/secrets/redis_password")
+                .ok("reading the secret").output().strip(), "the secret is the test's password file");
         assertEquals("PONG", redisCli("PING"), "with the secret's password");
     }
 
@@ -218,11 +202,7 @@ class SwarmStackTest {
         run.assertLossless();
     }
 
-    /**
-     * `docker stack rm`, then wait until its containers and networks are gone; then its volumes
-     * (they outlive `stack rm`: Redis's data, nginx's tmpfs volumes), the tags, the swarm. Every
-     * step runs; the failures are reported together.
-     */
+    /** Every step runs, the failures reported together. Volumes outlive `stack rm`: Redis's data, nginx's tmpfs. */
     @AfterEach
     void removeEverything() {
         if (stack == null) {
@@ -230,8 +210,8 @@ class SwarmStackTest {
         }
         assertAll("cleaning up after the Swarm test",
                 () -> attempt("stack rm " + stack, "Nothing found in stack"),
-                () -> Waits.explained(() -> Waits.await("the stack's containers and networks to go", REMOVE_DEADLINE)
-                        .pollInterval(POLL).until(() -> leftOver().isEmpty()), () -> "left: " + leftOver()),
+                () -> awaitOrExplain("the stack's containers and networks to go", REMOVE_DEADLINE,
+                        () -> leftOver().isEmpty(), this::leftOver),
                 () -> assertAll(lines(docker("volume ls -q --filter " + label).output()).stream()
                         .map(volume -> () -> docker("volume rm " + volume).ok("docker volume rm"))),
                 () -> assertEquals(List.of(), lines(docker("secret ls -q --filter " + label).output()), "secrets left"),
@@ -253,28 +233,21 @@ class SwarmStackTest {
         }
     }
 
-    /** {@code docker <command>}, which must exit 0 or say {@code harmless}. */
     private void attempt(String command, String harmless) {
         Outcome r = docker(command);
         assertTrue(r.status() == 0 || r.output().contains(harmless), "docker " + command + ": " + r.output());
     }
 
-    /** What is left of the stack: its containers and networks. */
     private List<String> leftOver() {
-        List<String> left = new ArrayList<>(lines(docker("ps -aq --filter " + label).output()));
-        left.addAll(lines(docker("network ls -q --filter " + label).output()));
-        return left;
+        return Stream.of("ps -aq", "network ls -q")
+                .flatMap(ls -> lines(docker(ls + " --filter " + label).output()).stream()).toList();
     }
 
-    /** {@code docker} with these words (no quoted blanks), e.g. "stack ps " + stack. */
     private Outcome docker(String commandLine) {
         return cli.docker(COMMAND_TIMEOUT, commandLine);
     }
 
-    /**
-     * The running containers of one of the stack's services (this node is the whole swarm): their
-     * short ids, which are also their host names (Swarm sets none), the names in X-Served-By.
-     */
+    /** A service's running containers (on this node: the whole swarm); short ids = host names = X-Served-By. */
     private Set<String> containers(String service) {
         String filter = "label=com.docker.swarm.service.name=" + stack + "_" + service;
         return new TreeSet<>(lines(docker("ps -q --filter status=running --filter " + filter).ok("docker ps").output()));
