@@ -66,8 +66,8 @@ class ComposeProdTest {
                 "REGISTRY", registry, "TAG", tag));
         if (!Files.exists(SECRET)) {
             // docs/production.md's step; a developer's own secret is used as it is and never touched.
-            Processes.run(List.of("sh", "-c", "mkdir -p secrets && openssl rand -hex 32 > " + SECRET
-                    + " && chmod 644 " + SECRET)).ok("creating " + SECRET);
+            Processes.run(List.of("sh", "-c", "mkdir -p secrets && openssl rand -hex 32 > secrets/redis_password.txt"
+                    + " && chmod 644 secrets/redis_password.txt")).ok("creating " + SECRET);
             secretCreatedHere = true;
         }
         startRegistry(registryPort);
