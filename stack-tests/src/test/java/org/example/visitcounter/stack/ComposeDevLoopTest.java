@@ -22,6 +22,7 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Function;
 import java.util.function.UnaryOperator;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -47,9 +48,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * The development loop of docs/development.md on the real engine, in both forms on one stack: first
  * {@code up --build -d --wait} then the standalone {@code watch}, then {@code up --build --watch}.
- * Edits of the repository's own files, each undone afterwards: a stylesheet (sync), each edit kind
- * of #14 (reloaded in each replica's running JVM; the median and worst of five are printed at the
- * end), a compile error (a banner on the page), and the pom (rebuild).
+ * Edits of the repository's own files, each undone afterwards: a stylesheet, each edit kind of #14
+ * (median and worst of five printed at the end), a compile error, and the pom.
  */
 @Tag("docker")
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -76,7 +76,6 @@ class ComposeDevLoopTest {
 
     private static ComposeStack stack;
     private static Process watch;
-    private static String watchCommand;
     private static Path watchLog;
     private static int jdwp;
 
@@ -92,7 +91,6 @@ class ComposeDevLoopTest {
     /** Starts a watch form; Compose starts watching once the stack is up, and a change before that would be missed. */
     private static void startWatching(String logName, String command) {
         watchLog = tmp.resolve(logName);
-        watchCommand = command;
         watch = stack.cli.start(watchLog, command);
         awaitTrue(ComposeStack.BUILD_TIMEOUT, "nginx serving GET /api/visits",
                 () -> Http.status(stack.uri("/api/visits")) == 200);
@@ -143,31 +141,23 @@ class ComposeDevLoopTest {
         String marker = "/* dev-loop " + System.nanoTime() + " */";
         try (var edit = new Change().append(STYLESHEET, "\n" + marker + "\n").apply()) {
             long saved = System.nanoTime();
-            awaitTrue(Duration.ofSeconds(10), "the edited stylesheet through nginx",
+            awaitTrue(Duration.ofSeconds(2), "the edited stylesheet through nginx",
                     () -> body("/static/style.css").contains(marker));
-            double seconds = (System.nanoTime() - saved) / 1e9;
-            System.out.printf("dev loop: stylesheet edit served after %.2f s%n", seconds);
-            assertTrue(seconds <= 2.0, "a stylesheet edit must be served within 2 s; took " + seconds + " s");
+            System.out.printf("dev loop: stylesheet edit served after %.2f s%n", (System.nanoTime() - saved) / 1e9);
         }
     }
 
-    /**
-     * Each edit kind of #14, {@link #ROUNDS} saves each: the edit, timed until every replica serves
-     * it (its marker on the page, or for logback.xml in each replica's "dev-server: build" line) while
-     * a client refreshes; then its undo, timed the same way.
-     */
+    /** Each edit kind of #14, {@link #ROUNDS} saves each: the edit, then its undo. */
     @ParameterizedTest(name = "{0}")
     @MethodSource("editKinds")
     @Order(2)
     void everyReplicaServesAnEditAndItsUndo(String kind, String undoKind, boolean inBuildLine, EditKind edit)
             throws Exception {
         String marker = "dev-loop-" + System.nanoTime();
-        editAndUndo(kind, undoKind, edit.change(marker), marker, inBuildLine);
+        editAndUndo(kind, undoKind, edit.apply(marker), marker, inBuildLine);
     }
 
-    private interface EditKind {
-        Change change(String marker) throws IOException;
-    }
+    private interface EditKind extends Function<String, Change> {}
 
     static Stream<Arguments> editKinds() {
         return Stream.of(
@@ -234,7 +224,9 @@ class ComposeDevLoopTest {
             }
         }
         saved = System.nanoTime();
-        awaitTrue(Duration.ofSeconds(30), "no banner after the fix", ComposeDevLoopTest::noBannerFromAnyReplica);
+        // Gone from every replica: a few answers in a row without it (round robin over 3).
+        awaitTrue(Duration.ofSeconds(30), "no banner after the fix", () -> IntStream.range(0, 2 * REPLICAS)
+                .noneMatch(i -> body("/dev-server/banner.css").contains("VisitPage.java")));
         System.out.printf("dev loop: banner gone %.1f s after the fix (%s)%n", (System.nanoTime() - saved) / 1e9, form);
     }
 
@@ -256,10 +248,7 @@ class ComposeDevLoopTest {
         }
     }
 
-    /**
-     * Makes the change, measured until every replica serves it, then undoes it, measured until every
-     * replica serves the original again: the marker on the page, or in the "dev-server: build" lines.
-     */
+    /** The change, then its undo, each timed until every replica serves it. */
     private static void editAndUndo(String kind, String undoKind, Change change, String marker, boolean inBuildLine)
             throws Exception {
         try (change) {
@@ -315,35 +304,32 @@ class ComposeDevLoopTest {
 
     /** Files of the repository changed as one save: apply() writes them all, close() puts them back. */
     private static final class Change implements AutoCloseable {
+        private final Map<Path, UnaryOperator<String>> edits = new LinkedHashMap<>();
+        /** Each written file's content before, null for a file apply() created. */
         private final LinkedHashMap<Path, String> before = new LinkedHashMap<>();
-        private final Map<Path, String> after = new LinkedHashMap<>();
-        private boolean applied;
 
-        Change replace(Path relative, String from, String to) throws IOException {
+        Change replace(Path relative, String from, String to) {
             return edit(relative, content -> {
                 assertTrue(content.contains(from), relative + " no longer contains " + from);
                 return content.replace(from, to);
             });
         }
 
-        Change append(Path relative, String text) throws IOException {
+        /** Appending to a file that does not exist creates it; undone, it is deleted. */
+        Change append(Path relative, String text) {
             return edit(relative, content -> content + text);
         }
 
-        /** Appending to a file that does not exist creates it; undone, it is deleted. */
-        private Change edit(Path relative, UnaryOperator<String> how) throws IOException {
-            Path file = Project.root().resolve(relative);
-            if (!before.containsKey(file)) {
-                before.put(file, Files.exists(file) ? Files.readString(file) : null); // null: a new file
-            }
-            after.put(file, how.apply(after.getOrDefault(file, Objects.requireNonNullElse(before.get(file), ""))));
+        private Change edit(Path relative, UnaryOperator<String> how) {
+            edits.merge(Project.root().resolve(relative), how, (first, then) -> c -> then.apply(first.apply(c)));
             return this;
         }
 
         Change apply() throws IOException {
-            applied = true;
-            for (var e : after.entrySet()) {
-                Files.writeString(e.getKey(), e.getValue());
+            for (var e : edits.entrySet()) {
+                Path file = e.getKey();
+                before.put(file, Files.exists(file) ? Files.readString(file) : null);
+                Files.writeString(file, e.getValue().apply(Objects.requireNonNullElse(before.get(file), "")));
             }
             return this;
         }
@@ -351,20 +337,15 @@ class ComposeDevLoopTest {
         /** In reverse order (a new file deleted last); nothing if not applied, or put back already. */
         @Override
         public void close() throws IOException {
-            for (Path file : applied ? before.sequencedKeySet().reversed() : List.<Path>of()) {
+            for (Path file : before.sequencedKeySet().reversed()) {
                 if (before.get(file) == null) {
                     Files.deleteIfExists(file);
                 } else {
                     Files.writeString(file, before.get(file));
                 }
             }
-            applied = false;
+            before.clear();
         }
-    }
-
-    /** Gone from every replica: a few answers in a row without it (round robin over 3). */
-    private static boolean noBannerFromAnyReplica() {
-        return IntStream.range(0, 2 * REPLICAS).noneMatch(i -> body("/dev-server/banner.css").contains("VisitPage.java"));
     }
 
     private static String body(String path) {
@@ -386,7 +367,7 @@ class ComposeDevLoopTest {
     /** Polls every 100 ms; fails at once, with all its output, if compose watch exits; on a timeout, with its end. */
     private static void awaitTrue(Duration within, String what, Callable<Boolean> condition) {
         explained(() -> await(what, within).pollInterval(Duration.ofMillis(100))
-                .failFast(what + ": `docker " + watchCommand + "` exited", () -> !watch.isAlive())
+                .failFast(what + ": compose watch exited", () -> !watch.isAlive())
                 .until(condition), () -> {
                     String log = log();
                     return watch.isAlive() ? "compose watch's last output:\n" + log.substring(Math.max(0, log.length() - 4000))

@@ -14,10 +14,7 @@ import java.net.URI;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
-import java.security.SecureRandom;
 import java.time.Duration;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -39,19 +36,17 @@ import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The production overlay on the real engine, with README.md's commands: build, push to a
- * registry (Debian's docker-registry on loopback, started and stopped here), and `up -d --wait`
- * on a host that has to pull the images it lacks; then what the overlay promises: the Redis
- * password secret, read-only root file systems, non-root users without capabilities, nginx
- * hiding the operational endpoints, the rate limit, and the count surviving `down` + `up` but
- * not `down -v`.
+ * The production overlay on the real engine, with docs/production.md's commands: build, push to a
+ * registry (Debian's docker-registry on loopback), and `up -d --wait` on a host that has to pull the
+ * images; then what the overlay promises: the Redis password, read-only root file systems, non-root
+ * users without capabilities, the rate limit, and the count surviving `down` + `up` but not `down -v`.
  */
 @Tag("docker")
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ComposeProdTest {
     private static final Duration UP = Duration.ofMinutes(3);
     private static final Duration COMMAND = Duration.ofSeconds(30);
-    private static final Path SECRET = Path.of("secrets/redis_password.txt");
+    private static final Path SECRET = Project.root().resolve("secrets/redis_password.txt");
 
     @TempDir
     static Path tmp;
@@ -60,7 +55,6 @@ class ComposeProdTest {
     private static String registry;
     private static String tag;
     private static Process registryProcess;
-    private static Path secret;
     private static boolean secretCreatedHere;
 
     @BeforeAll
@@ -70,15 +64,10 @@ class ComposeProdTest {
         tag = "prod-test-" + ProcessHandle.current().pid();
         stack = new ComposeStack(Map.of("COMPOSE_FILE", "compose.yaml:prod.compose.yaml",
                 "REGISTRY", registry, "TAG", tag));
-        secret = Project.root().resolve(SECRET);
-        if (!Files.exists(secret)) {
-            // README's step: a random password, readable by the containers' users. A developer's
-            // own secret is used as it is and never touched.
-            Files.createDirectories(secret.getParent());
-            byte[] random = new byte[32];
-            new SecureRandom().nextBytes(random);
-            Files.writeString(secret, HexFormat.of().formatHex(random) + "\n");
-            Files.setPosixFilePermissions(secret, PosixFilePermissions.fromString("rw-r--r--"));
+        if (!Files.exists(SECRET)) {
+            // docs/production.md's step; a developer's own secret is used as it is and never touched.
+            Processes.run(List.of("sh", "-c", "mkdir -p secrets && openssl rand -hex 32 > secrets/redis_password.txt"
+                    + " && chmod 644 secrets/redis_password.txt")).ok("creating " + SECRET);
             secretCreatedHere = true;
         }
         startRegistry(registryPort);
@@ -89,9 +78,7 @@ class ComposeProdTest {
         try {
             if (stack != null) {
                 stack.close();
-                for (String image : appImages()) {
-                    stack.cli.run(Duration.ofMinutes(1), "image", "rm", "--force", image);
-                }
+                stack.cli.docker(Duration.ofMinutes(1), "image rm --force " + String.join(" ", appImages()));
             }
         } finally {
             if (registryProcess != null) {
@@ -99,7 +86,7 @@ class ComposeProdTest {
                 registryProcess.waitFor();
             }
             if (secretCreatedHere) {
-                Files.deleteIfExists(secret);
+                Files.deleteIfExists(SECRET);
             }
         }
     }
@@ -126,7 +113,7 @@ class ComposeProdTest {
     @Test
     @Order(2)
     void redisRefusesAClientWithoutThePassword() throws Exception {
-        String password = Files.readString(secret).strip();
+        String password = Files.readString(SECRET).strip();
         String anonymous = stack.cli.docker(COMMAND, DocCommands.PROD_FILES + "exec -T redis redis-cli ping").output();
         assertTrue(anonymous.contains("NOAUTH"), "redis-cli without the password: " + anonymous);
         String redis = stack.containers("redis").getFirst().id();

@@ -22,9 +22,8 @@ import org.example.visitcounter.stack.support.Waits;
 /**
  * compose.yaml (and any overlay) on a real Docker engine, driven by the commands the docs show
  * ({@link DocCommands}) under a throw-away project name and a free loopback port, so a stack a
- * developer runs (visit-counter, 8080) is never touched. {@link #close()} runs {@code down -v} and
- * removes the two images the build tagged with the project's name. State is read from Docker's
- * JSON ({@code compose ps --format json}, {@code inspect}), never from its columns.
+ * developer runs (visit-counter, 8080) is never touched. State is read from Docker's JSON, never
+ * from its columns. {@link #close()} removes the project, its volume and the images it built.
  */
 final class ComposeStack implements Stack {
     /** The first build compiles the app and trains the AOT cache inside the image build; later ones hit the cache. */
@@ -42,17 +41,13 @@ final class ComposeStack implements Stack {
     final int port;
     private final Map<String, String> restartsAtKill = new HashMap<>();
 
-    /**
-     * A throw-away project, nothing started yet: {@code env} is more environment for Compose, e.g.
-     * {@code COMPOSE_FILE} for an overlay (which {@link #close()}'s {@code down -v} then uses too).
-     */
+    /** A throw-away project, nothing started yet; {@code env}, e.g. an overlay's COMPOSE_FILE, is for every command. */
     ComposeStack(Map<String, String> env) {
         DockerCli.assumeEngine();
         this.project = "vc-" + UUID.randomUUID().toString().substring(0, 8);
         this.port = Ports.freeBlock(1);
         var all = new HashMap<>(env);
-        all.put("COMPOSE_PROJECT_NAME", project);
-        all.put("HTTP_PORT", Integer.toString(port));
+        all.putAll(Map.of("COMPOSE_PROJECT_NAME", project, "HTTP_PORT", Integer.toString(port)));
         this.cli = new DockerCli(all);
     }
 
@@ -90,7 +85,6 @@ final class ComposeStack implements Stack {
                 .toList();
     }
 
-    /** The running containers of {@code service}. */
     List<Container> containers(String service) {
         return ps(false).stream().filter(c -> c.service().equals(service) && c.state().equals("running")).toList();
     }
@@ -100,10 +94,16 @@ final class ComposeStack implements Stack {
         return containers("web").stream().map(Container::id).sorted().toList();
     }
 
-    /** {@code docker inspect}'s JSON of a container. */
     JsonNode inspect(String container) {
         String out = cli.run(COMMAND_TIMEOUT, "inspect", container).ok("docker inspect").stdout();
         return json("docker inspect " + container, out).get(0);
+    }
+
+    /** Changes if the container is recreated, restarted, or killed for memory: its id, start, restarts, OOMKilled. */
+    String incarnation(String container) {
+        var c = inspect(container);
+        return c.path("Id").asText() + " " + c.at("/State/StartedAt").asText() + " " + c.path("RestartCount")
+                + " " + c.at("/State/OOMKilled");
     }
 
     private static JsonNode json(String what, String text) {
@@ -114,10 +114,7 @@ final class ComposeStack implements Stack {
         }
     }
 
-    /**
-     * {@code docker kill}: an operator's stop, so Docker disables the restart policy until the
-     * container is started again (docker-kill(1)); {@link #startReplica} checks it stayed down.
-     */
+    /** An operator's stop: Docker disables the restart policy (docker-kill(1)); {@link #startReplica} checks it. */
     @Override
     public void killReplica(String name) {
         restartsAtKill.put(name, inspect(name).path("RestartCount").asText());
@@ -160,7 +157,6 @@ final class ComposeStack implements Stack {
         docker(BUILD_TIMEOUT, DocCommands.UP_AGAIN);
     }
 
-    /** Read inside Redis's container: {@code compose exec -T redis redis-cli GET}. */
     @Override
     public long redisTotal() {
         String value = cli.docker(COMMAND_TIMEOUT, "compose exec -T redis redis-cli GET " + RedisVisits.TOTAL_KEY)
@@ -175,14 +171,10 @@ final class ComposeStack implements Stack {
 
     @Override
     public void close() {
-        try {
-            var down = cli.docker(COMMAND_TIMEOUT, DocCommands.DOWN_VOLUMES);
-            if (down.status() != 0) {
-                System.out.println(DocCommands.DOWN_VOLUMES + " failed (exit " + down.status() + "):\n" + down.output());
-            }
-        } finally {
-            // Only what this stack created: the two images the build tagged with its project's name.
-            cli.run(COMMAND_TIMEOUT, "image", "rm", project + "-web", project + "-nginx");
+        // --rmi local: only the images the build tagged with the project's name, none with an image: tag.
+        var down = cli.docker(COMMAND_TIMEOUT, DocCommands.DOWN_VOLUMES + " --rmi local");
+        if (down.status() != 0) {
+            System.out.println("removing " + project + " failed (exit " + down.status() + "):\n" + down.output());
         }
     }
 }

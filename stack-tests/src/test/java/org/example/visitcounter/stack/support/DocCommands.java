@@ -1,9 +1,8 @@
 package org.example.visitcounter.stack.support;
 
 /**
- * The docker commands the documentation shows, word for word, as the Compose tests run them
- * (without the leading {@code docker}). DocsTest checks that README.md, docs/development.md and
- * docs/production.md still show them.
+ * The docker commands the documentation shows, word for word, as the Compose tests run them (without the
+ * leading {@code docker}). DocsTest checks that README.md and docs/ still show them.
  */
 public final class DocCommands {
     private DocCommands() {}

@@ -2,16 +2,15 @@ package org.example.visitcounter.stack.support;
 
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.stream.Stream;
 import org.example.visitcounter.stack.support.Processes.Outcome;
 
 /**
- * The docker CLI as a user runs it: the commands README.md shows, word for word, in the
- * repository root, with the caller's environment (which may point the base images elsewhere:
- * JDK_IMAGE, ... see scripts/offline-docker.sh) plus a few settings of the test's own, such as
+ * The docker CLI as a user runs it, in the repository root, with the caller's environment (which may
+ * point the base images elsewhere: scripts/offline-docker.sh) plus the test's own settings, such as
  * COMPOSE_PROJECT_NAME and HTTP_PORT, so that a test never touches a stack a developer runs.
  */
 public final class DockerCli {
@@ -41,8 +40,6 @@ public final class DockerCli {
     }
 
     private static List<String> command(String... words) {
-        List<String> command = new ArrayList<>(List.of("docker"));
-        command.addAll(Arrays.asList(words));
-        return command;
+        return Stream.concat(Stream.of("docker"), Arrays.stream(words)).toList();
     }
 }

@@ -10,10 +10,9 @@ import java.util.HashSet;
 import java.util.List;
 
 /**
- * The round-robin promise as curl shows it: successive page views ({@code GET /}) through nginx are
- * served by each replica in turn and count one each, whatever other requests a browser makes
- * between them (assets, the icon, a read, a 404: 0, 1 or 2 of them here), because page views take
- * turns in an upstream of their own (nginx/proxy.conf).
+ * The round-robin promise as curl shows it: successive page views ({@code GET /}) through nginx are served
+ * by each replica in turn and count one each, whatever other requests a browser makes between them (0, 1
+ * or 2 of assets, the icon, a read, a 404), because page views have an upstream of their own (nginx/proxy.conf).
  */
 public final class PageViews {
     private static final List<String> OTHERS = List.of("/static/style.css", "/static/favicon.svg", "/favicon.ico", "/api/visits");
