@@ -20,7 +20,6 @@ import org.example.visitcounter.stack.support.Http;
 import org.example.visitcounter.stack.support.LoadClient.Result;
 import org.example.visitcounter.stack.support.LoadClient.Run;
 import org.example.visitcounter.stack.support.LoadClient.Sample;
-import org.example.visitcounter.stack.support.LoadClient.Scenario;
 import org.example.visitcounter.stack.support.PageViews;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Tag;
@@ -35,8 +34,6 @@ import org.junit.jupiter.api.Test;
 class ComposeStackTest extends StackPromisesTest {
     private static final int REPLICAS = 3;
     private static final int SCALED = 5;
-    /** Load: a few connections (the machine has 2 cores, shared with 3 JVMs, nginx and Redis). */
-    private static final int CONNECTIONS = 3;
 
     private ComposeStack compose;
     /** The 2xx of the sequential requests of the scaling scenario, for its exact total. */
@@ -197,9 +194,5 @@ class ComposeStackTest extends StackPromisesTest {
             served.merge(PageViews.header(r, "X-Served-By"), 1, Integer::sum);
         }
         return served.equals(replicas.stream().collect(Collectors.toMap(r -> r, r -> n)));
-    }
-
-    private Scenario scenario() {
-        return new Scenario(compose.uri("/"), CONNECTIONS, 100, compose::redisTotal, this::diagnosis);
     }
 }

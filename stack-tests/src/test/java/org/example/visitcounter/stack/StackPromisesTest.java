@@ -188,7 +188,8 @@ abstract class StackPromisesTest {
         explained(() -> await(what, timeout).until(condition), this::diagnosis);
     }
 
-    private Scenario scenario() {
+    /** Load on this stack, for the subclasses' own scenarios too. */
+    Scenario scenario() {
         return new Scenario(stack.uri("/"), CONNECTIONS, 100, stack::redisTotal, this::diagnosis);
     }
 }
