@@ -8,12 +8,15 @@ usage() {
 Usage: scripts/offline-docker.sh COMMAND
 
   install   install Docker Engine, the Compose v2 plugin and buildx from Debian's `trixie`
-            suite (beside this machine's own suite, which stays the default) and mmdebstrap,
-            unless `docker compose` and `dockerd` are already there
+            suite (beside this machine's own suite, which stays the default), mmdebstrap, and
+            trixie's qemu-user-static, registered with binfmt_misc for the other architecture
+            (amd64 <-> arm64: the multi-arch build and its test), unless already there
   start     start dockerd unless an engine already answers; its pid goes to STATE_DIR
   stop      stop the dockerd that `start` started (nothing else)
-  images    build the stand-in base images from Debian's packages (mmdebstrap + docker build);
-            an image whose definition has not changed is kept, so a second run takes seconds
+  images    build the stand-in base images from Debian's packages (mmdebstrap + docker build),
+            for this machine's architecture and the runtime ones (jre, nginx, redis) for the
+            other; an image whose definition has not changed is kept, so a second run takes
+            seconds
   env       print the settings that point the build at the stand-ins, for `eval`
   all       install, start, images
 
@@ -41,6 +44,21 @@ STANDINS=(
     "nginx sid nginx gettext-base busybox"
     "redis trixie redis-server redis-tools util-linux"
 )
+# The images support two platforms (docs/production.md, "Platforms"). The stand-ins are built
+# for this machine's architecture (NATIVE_ARCH) and, for the runtime stages only, for the other
+# one (FOREIGN_ARCH): the JDK stages of web-app/Dockerfile run on the build platform.
+NATIVE_ARCH=$(dpkg --print-architecture 2>/dev/null || echo amd64)
+case "$NATIVE_ARCH" in
+    amd64) FOREIGN_ARCH=arm64 ;;
+    arm64) FOREIGN_ARCH=amd64 ;;
+    *) FOREIGN_ARCH="" ;;
+esac
+FOREIGN_STANDINS="jre nginx redis"
+# What a foreign root file system holds besides each stand-in's packages: the Essential set (as
+# minbase) and passwd (groupadd, useradd, usermod for the Dockerfiles; not Essential in trixie).
+FOREIGN_BASE=("?essential" passwd)
+# QEMU's name for an architecture (binfmt_misc's qemu-<name> entry).
+qemu_name() { case "$1" in amd64) echo x86_64 ;; arm64) echo aarch64 ;; esac; }
 
 log() { printf 'offline-docker: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -70,10 +88,12 @@ pin_trixie() {
 
 cmd_install() {
     if command -v dockerd >/dev/null && docker compose version >/dev/null 2>&1 \
-        && docker buildx version >/dev/null 2>&1 && command -v mmdebstrap >/dev/null; then
-        log "engine, compose, buildx and mmdebstrap already installed"
+        && docker buildx version >/dev/null 2>&1 && command -v mmdebstrap >/dev/null \
+        && { [ -z "$FOREIGN_ARCH" ] || [ -e "/usr/lib/binfmt.d/qemu-$(qemu_name "$FOREIGN_ARCH").conf" ]; }; then
+        log "engine, compose, buildx, mmdebstrap and qemu-user-static already installed"
         # An earlier install of this script may have added trixie without the pin below.
         [ ! -f "$TRIXIE_SOURCES" ] || pin_trixie
+        register_binfmt
         return
     fi
     local mirror
@@ -94,10 +114,29 @@ EOF
     fi
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
+    # qemu-user-static from trixie (QEMU 10): bookworm's QEMU 7.2 does not run the JVM reliably.
     apt-get install -y -qq --no-install-recommends \
         docker.io/trixie docker-cli/trixie docker-compose/trixie docker-buildx/trixie \
-        mmdebstrap ca-certificates >/dev/null
+        mmdebstrap ca-certificates qemu-user-static/trixie >/dev/null
     log "installed: $(dockerd --version)"
+    register_binfmt
+}
+
+# Runs the other architecture's binaries through QEMU, in containers too: trixie's
+# qemu-user-static ships systemd-binfmt files (/usr/lib/binfmt.d) with flag F (the interpreter
+# is opened at registration, so it works inside any container's root). No systemd needed: the
+# entry is written to the kernel as systemd-binfmt would.
+register_binfmt() {
+    [ -n "$FOREIGN_ARCH" ] || return 0
+    local name conf
+    name=qemu-$(qemu_name "$FOREIGN_ARCH")
+    conf=/usr/lib/binfmt.d/$name.conf
+    [ -f "$conf" ] || die "no $conf: run '$0 install'"
+    mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+    if [ ! -e "/proc/sys/fs/binfmt_misc/$name" ]; then
+        grep -v '^#' "$conf" >/proc/sys/fs/binfmt_misc/register
+    fi
+    grep -q '^flags: .*F' "/proc/sys/fs/binfmt_misc/$name" || die "$name is registered without flag F"
 }
 
 engine_answers() { timeout 10 docker info >/dev/null 2>&1; }
@@ -142,20 +181,30 @@ cmd_stop() {
     rm -f "$pidfile"
 }
 
-# The version of PACKAGE that apt would install from SUITE, for the image tag.
+# The version of PACKAGE that apt would install from SUITE, for the image tag. awk reads to the
+# end: exiting early would kill tar with SIGPIPE, and pipefail the script.
 package_version() {
     local rootfs_tar=$1 package=$2
     tar -xOf "$rootfs_tar" ./var/lib/dpkg/status 2>/dev/null \
-        | awk -v p="$package" '$1=="Package:"{hit=($2==p)} hit && $1=="Version:"{print $2; exit}'
+        | awk -v p="$package" '$1=="Package:"{hit=($2==p)} hit && $1=="Version:" && !v{v=$2} END{print v}'
 }
 
+# build_standin ARCH NAME SUITE PACKAGE...: one stand-in for one architecture.
+# NATIVE_ARCH: $PREFIX/NAME:latest (also tagged :ARCH), a minbase root file system whose
+# maintainer scripts ran as usual. FOREIGN_ARCH: $PREFIX/NAME:ARCH, from the same packages with
+# no emulated package installation (that took half an hour of QEMU for three images): mmdebstrap
+# only unpacks them (--variant=extract), foreign-configure.sh does from the host what the images
+# rely on from their maintainer scripts, and the Dockerfile's few RUN steps are the only code
+# run under emulation.
 build_standin() {
-    local name=$1 suite=$2
-    shift 2
+    local arch=$1 name=$2 suite=$3
+    shift 3
     local packages=("$@")
-    local dir=$IMAGES_DIR/$name
+    local dir=$IMAGES_DIR/$name foreign=""
+    [ "$arch" = "$NATIVE_ARCH" ] || foreign=1
     # The definition: the package list, the Dockerfile and the files beside it, and the host's CA
-    # certificates (copied into the images, see README). A change to any rebuilds the image.
+    # certificates (copied into the images, see README); for a foreign architecture, also the
+    # architecture and foreign-configure.sh. A change to any rebuilds the image.
     local digest
     # Paths relative to each directory: the same definition gives the same digest in any clone.
     digest=$( {
@@ -163,10 +212,13 @@ build_standin() {
         for tree in "$dir" "$CA_DIR"; do
             if [ -d "$tree" ]; then (cd "$tree" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum); fi
         done
+        if [ -n "$foreign" ]; then echo "$arch ${FOREIGN_BASE[*]}"; (cd "$IMAGES_DIR" && sha256sum foreign-configure.sh); fi
     } | sha256sum | cut -c1-16)
     local image=$PREFIX/$name:latest
+    [ -z "$foreign" ] || image=$PREFIX/$name:$arch
     if [ "$(docker image inspect -f '{{ index .Config.Labels "org.example.standin.digest" }}' "$image" 2>/dev/null)" = "$digest" ]; then
         log "$image is up to date"
+        [ -n "$foreign" ] || docker tag "$image" "$PREFIX/$name:$arch"
         return
     fi
     local mirror work
@@ -174,44 +226,77 @@ build_standin() {
     work=$(mktemp -d)
     # shellcheck disable=SC2064 # expand now: the directory of this call
     trap "rm -rf '$work'" RETURN
-    log "$name: root file system from Debian $suite (${packages[*]})"
+    log "$name ($arch): root file system from Debian $suite (${packages[*]})"
     local aptopts=()
     # sid's Release file is often past its Valid-Until on mirrors and snapshots.
     [ "$suite" = sid ] && aptopts=(--aptopt='Acquire::Check-Valid-Until "false"')
-    # The host's CA certificates: builds download (Maven) through whatever TLS setup this host has.
+    local mode=(--variant=minbase) hooks=()
     # The hooks are shell commands that mmdebstrap runs with $1, the new root: single quotes on purpose.
     # shellcheck disable=SC2016
-    mmdebstrap --quiet --variant=minbase --include="$(IFS=,; echo "${packages[*]}")" "${aptopts[@]}" \
-        --customize-hook="mkdir -p \"\$1/usr/local/share/ca-certificates\"; if [ -d '$CA_DIR' ]; then cp -a '$CA_DIR/.' \"\$1/usr/local/share/ca-certificates/\"; fi" \
-        --customize-hook='if [ -x "$1/usr/sbin/update-ca-certificates" ]; then chroot "$1" update-ca-certificates >/dev/null; fi' \
+    if [ -n "$foreign" ]; then
+        # The Essential set (what minbase installs) and the packages, unpacked only, then set up
+        # from the host. (These stand-ins only run the app: no downloads, so no host CAs.)
+        mode=(--arch="$arch" --variant=extract)
+        local base
+        for base in "${FOREIGN_BASE[@]}"; do mode+=(--include="$base"); done
+        # (The extract variant runs extract hooks only; it cleans the apt cache itself.)
+        hooks=(--extract-hook="sh '$IMAGES_DIR/foreign-configure.sh' \"\$1\" $arch")
+    else
+        # The host's CA certificates: builds download (Maven) through whatever TLS setup this host has.
+        hooks=(--customize-hook="mkdir -p \"\$1/usr/local/share/ca-certificates\"; if [ -d '$CA_DIR' ]; then cp -a '$CA_DIR/.' \"\$1/usr/local/share/ca-certificates/\"; fi"
+            --customize-hook='if [ -x "$1/usr/sbin/update-ca-certificates" ]; then chroot "$1" update-ca-certificates >/dev/null; fi')
+    fi
+    mmdebstrap --quiet "${mode[@]}" --include="$(IFS=,; echo "${packages[*]}")" "${aptopts[@]}" \
+        "${hooks[@]}" \
         --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
         "$suite" "$work/rootfs.tar" "$mirror"
-    local rootfs=$PREFIX/rootfs-$name:$digest
-    docker import "$work/rootfs.tar" "$rootfs" >/dev/null
+    local rootfs=$PREFIX/rootfs-$name:$arch-$digest
+    docker import --platform "linux/$arch" "$work/rootfs.tar" "$rootfs" >/dev/null
     local version
     version=$(package_version "$work/rootfs.tar" "${packages[0]}")
-    docker build --quiet --build-arg ROOTFS="$rootfs" --label org.example.standin.digest="$digest" \
+    docker build --quiet --platform "linux/$arch" --build-arg ROOTFS="$rootfs" \
+        --label org.example.standin.digest="$digest" \
         --label org.example.standin.package="${packages[0]}=$version" \
         -t "$image" "$dir" >/dev/null
+    [ -n "$foreign" ] || docker tag "$image" "$PREFIX/$name:$arch"
     docker image rm "$rootfs" >/dev/null
-    log "$image built (${packages[0]} $version)"
+    log "$image built (${packages[0]} $version, $arch)"
 }
 
 cmd_images() {
     engine_answers || die "no Docker engine answers: run '$0 start' first"
     command -v mmdebstrap >/dev/null || die "no mmdebstrap: run '$0 install' first"
-    local entry
+    local entry started
     for entry in "${STANDINS[@]}"; do
         # shellcheck disable=SC2086 # the entry is words
-        build_standin $entry
+        build_standin "$NATIVE_ARCH" $entry
     done
+    [ -n "$FOREIGN_ARCH" ] || return 0
+    register_binfmt
+    started=$SECONDS
+    for entry in "${STANDINS[@]}"; do
+        case " $FOREIGN_STANDINS " in
+            # shellcheck disable=SC2086 # the entry is words
+            *" ${entry%% *} "*) build_standin "$FOREIGN_ARCH" $entry ;;
+        esac
+    done
+    log "$FOREIGN_ARCH stand-ins: $((SECONDS - started)) s"
 }
 
 # The stand-ins for the build, and Testcontainers set for this local engine: no Ryuk (its image
 # would come from Docker Hub; every test removes what it starts), and containers reached on
 # loopback, where the tests publish their ports (on a host that is itself a container,
 # Testcontainers would otherwise use the bridge's gateway address).
+# The per-architecture names (JRE_IMAGE_ARM64, ...) are for scripts/publish-images.sh, which
+# builds each platform on its own base: an official image is one multi-arch name, a stand-in is
+# one image per architecture.
 cmd_env() {
+    local arch name
+    for arch in amd64 arm64; do
+        for name in JRE NGINX REDIS; do
+            echo "export ${name}_IMAGE_${arch^^}=$PREFIX/${name,,}:$arch"
+        done
+    done
     cat <<EOF
 export JDK_IMAGE=$PREFIX/jdk:latest
 export JRE_IMAGE=$PREFIX/jre:latest
