@@ -1,6 +1,6 @@
 #!/bin/sh
 # Sets up an unpacked foreign-architecture root file system from the host, without running any
-# of its code (scripts/offline-docker.sh: mmdebstrap --variant=extract --customize-hook).
+# of its code (scripts/offline-docker.sh: mmdebstrap --variant=extract, as its --extract-hook).
 # Only what the stand-ins rely on from the maintainer scripts they skipped (see README.md):
 #   - dpkg's status, from the downloaded packages (state "unpacked": nothing was configured),
 #     so that `dpkg -l` in the image and the image's version label tell the truth;

@@ -1,7 +1,6 @@
 package org.example.visitcounter.stack;
 
 import static org.example.visitcounter.stack.support.Waits.await;
-import static org.example.visitcounter.stack.support.Waits.explained;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -10,7 +9,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
-import java.net.URI;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,9 +21,9 @@ import java.util.stream.Collectors;
 import org.example.visitcounter.stack.support.DocCommands;
 import org.example.visitcounter.stack.support.Http;
 import org.example.visitcounter.stack.support.PageViews;
-import org.example.visitcounter.stack.support.Ports;
 import org.example.visitcounter.stack.support.Processes;
 import org.example.visitcounter.stack.support.Project;
+import org.example.visitcounter.stack.support.Registry;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -52,25 +50,22 @@ class ComposeProdTest {
     static Path tmp;
 
     private static ComposeStack stack;
-    private static String registry;
+    private static Registry registry;
     private static String tag;
-    private static Process registryProcess;
     private static boolean secretCreatedHere;
 
     @BeforeAll
     static void prepare() throws Exception {
-        int registryPort = Ports.freeBlock(1);
-        registry = "127.0.0.1:" + registryPort;
+        registry = new Registry(tmp);
         tag = "prod-test-" + ProcessHandle.current().pid();
         stack = new ComposeStack(Map.of("COMPOSE_FILE", "compose.yaml:prod.compose.yaml",
-                "REGISTRY", registry, "TAG", tag));
+                "REGISTRY", registry.address, "TAG", tag));
         if (!Files.exists(SECRET)) {
             // docs/production.md's step; a developer's own secret is used as it is and never touched.
             Processes.run(List.of("sh", "-c", "mkdir -p secrets && openssl rand -hex 32 > secrets/redis_password.txt"
                     + " && chmod 644 secrets/redis_password.txt")).ok("creating " + SECRET);
             secretCreatedHere = true;
         }
-        startRegistry(registryPort);
     }
 
     @AfterAll
@@ -81,9 +76,8 @@ class ComposeProdTest {
                 stack.cli.docker(Duration.ofMinutes(1), "image rm --force " + String.join(" ", appImages()));
             }
         } finally {
-            if (registryProcess != null) {
-                registryProcess.destroy();
-                registryProcess.waitFor();
+            if (registry != null) {
+                registry.close();
             }
             if (secretCreatedHere) {
                 Files.deleteIfExists(SECRET);
@@ -97,8 +91,7 @@ class ComposeProdTest {
         stack.docker(ComposeStack.BUILD_TIMEOUT, DocCommands.PROD_BUILD);
         stack.docker(ComposeStack.BUILD_TIMEOUT, DocCommands.PROD_PUSH);
         for (String image : appImages()) {
-            String repository = image.substring(registry.length() + 1, image.lastIndexOf(':'));
-            String tags = Http.get(URI.create("http://" + registry + "/v2/" + repository + "/tags/list")).body();
+            String tags = registry.tags(image.substring(registry.address.length() + 1, image.lastIndexOf(':')));
             assertTrue(tags.contains('"' + tag + '"'), "the registry has " + image + ": " + tags);
             // The host has only what the registry gives it.
             stack.cli.run(Duration.ofMinutes(1), "image", "rm", image).ok("image rm " + image);
@@ -185,26 +178,6 @@ class ComposeProdTest {
     }
 
     private static List<String> appImages() {
-        return List.of(registry + "/visit-counter-web:" + tag, registry + "/visit-counter-nginx:" + tag);
-    }
-
-    /** Debian's docker-registry on {@code port} of loopback, storing into a temporary directory. */
-    private static void startRegistry(int port) throws Exception {
-        Path config = tmp.resolve("registry.yml");
-        Files.writeString(config, """
-                version: 0.1
-                storage:
-                  filesystem:
-                    rootdirectory: %s
-                http:
-                  addr: 127.0.0.1:%d
-                """.formatted(tmp.resolve("registry-data"), port));
-        Path log = tmp.resolve("registry.log");
-        registryProcess = Processes.start(List.of("docker-registry", "serve", config.toString()), Map.of(), log); // apt-get install docker-registry
-        explained(() -> await("docker-registry to answer on port " + port, COMMAND)
-                .failFast("docker-registry on port " + port + " exited", () -> !registryProcess.isAlive())
-                .ignoreExceptionsInstanceOf(IOException.class)
-                .until(() -> Http.get(URI.create("http://" + registry + "/v2/")).statusCode() == 200),
-                () -> "its log: " + Files.readString(log));
+        return List.of(registry.address + "/visit-counter-web:" + tag, registry.address + "/visit-counter-nginx:" + tag);
     }
 }
