@@ -37,10 +37,11 @@ log() { printf 'publish-images: %s\n' "$*" >&2; }
 
 # --build-arg NAME=VALUE for each base image set for ARCH (unset: the Dockerfile's pin).
 base_args() {
-    local arch=${1^^} name value
+    local arch=${1^^} name per_arch value
     shift
     for name in "$@"; do
-        value=$(eval "echo \"\${${name}_${arch}:-\${${name}:-}}\"")
+        per_arch=${name}_$arch
+        value=${!per_arch:-${!name:-}}
         [ -z "$value" ] || echo "--build-arg=$name=$value"
     done
 }

@@ -122,9 +122,7 @@ class ComposeProdTest {
         var containers = stack.ps(false);
         assertEquals(users.keySet(), containers.stream().map(ComposeStack.Container::service).collect(Collectors.toSet()));
         for (var c : containers) {
-            JsonNode host = stack.inspect(c.id()).path("HostConfig");
-            assertEquals("true [\"ALL\"] [\"no-new-privileges:true\"]", host.path("ReadonlyRootfs") + " "
-                    + host.path("CapDrop") + " " + host.path("SecurityOpt"), c.service() + " " + c.id());
+            assertEquals(ComposeStack.HARDENED, stack.hardening(c.id()), c.service() + " " + c.id());
             assertEquals(users.get(c.service()), stack.cli.run(COMMAND, "exec", c.id(), "id", "-u").ok("id -u").output()
                     .strip(), c.service() + "'s user");
             var write = stack.cli.run(COMMAND, "exec", c.id(), "sh", "-c", "echo x > /probe");

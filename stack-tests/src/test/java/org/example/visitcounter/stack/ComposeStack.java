@@ -58,8 +58,10 @@ final class ComposeStack implements Stack {
         try {
             stack.docker(BUILD_TIMEOUT, command);
         } catch (AssertionError e) {
+            var why = new AssertionError(e.getMessage() + "\n" + stack.diagnosis() + "\n"
+                    + stack.cli.docker(COMMAND_TIMEOUT, "compose logs --tail 30").output(), e);
             stack.close();
-            throw e;
+            throw why;
         }
         System.out.printf("%s: %d ms (project %s, port %d)%n", command, (System.nanoTime() - start) / 1_000_000,
                 stack.project, stack.port);
@@ -97,6 +99,14 @@ final class ComposeStack implements Stack {
     JsonNode inspect(String container) {
         String out = cli.run(COMMAND_TIMEOUT, "inspect", container).ok("docker inspect").stdout();
         return json("docker inspect " + container, out).get(0);
+    }
+
+    /** The prod overlay's hardening as {@link #hardening} reads it: read-only root, no capabilities, no-new-privileges. */
+    static final String HARDENED = "true [\"ALL\"] [\"no-new-privileges:true\"]";
+
+    String hardening(String container) {
+        JsonNode host = inspect(container).path("HostConfig");
+        return host.path("ReadonlyRootfs") + " " + host.path("CapDrop") + " " + host.path("SecurityOpt");
     }
 
     /** Changes if the container is recreated, restarted, or killed for memory: its id, start, restarts, OOMKilled. */

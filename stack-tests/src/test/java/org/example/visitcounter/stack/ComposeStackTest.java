@@ -119,9 +119,7 @@ class ComposeStackTest extends StackPromisesTest {
                     awaitOrExplain(victim + " restarted by Docker", ComposeStack.HEALTHY_DEADLINE,
                             () -> !compose.inspect(victim).path("RestartCount").asText().equals(restartsBefore));
                     compose.awaitHealthy(victim);
-                    long healthy = System.nanoTime();
-                    awaitOrExplain(victim + " to serve the load again", RESOLVE_DEADLINE, () -> load.count(
-                            s -> s.ok() && victim.equals(s.servedBy()) && s.startNanos() > healthy) >= 3);
+                    awaitServesAgain(load, victim, System.nanoTime());
                 }).assertLossless();
     }
 

@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import org.example.visitcounter.stack.support.Browser;
 import org.example.visitcounter.stack.support.Http;
+import org.example.visitcounter.stack.support.LoadClient;
 import org.example.visitcounter.stack.support.LoadClient.Run;
 import org.example.visitcounter.stack.support.LoadClient.Scenario;
 import org.example.visitcounter.stack.support.PageViews;
@@ -139,10 +140,8 @@ abstract class StackPromisesTest {
             awaitOrExplain("5 s of load after the kill", RESOLVE_DEADLINE, () -> System.nanoTime() - kill
                     > Duration.ofSeconds(5).toNanos() && load.count(s -> s.ok() && s.startNanos() > kill) >= 100);
             stack.startReplica(victim);
-            long ready = System.nanoTime();
             // nginx skips a failed peer for fail_timeout (5 s), then sends it traffic again.
-            awaitOrExplain(victim + " to serve the load again", RESOLVE_DEADLINE, () -> load.count(
-                    s -> s.ok() && victim.equals(s.servedBy()) && s.startNanos() > ready) >= 3);
+            awaitServesAgain(load, victim, System.nanoTime());
         }).assertLossless();
     }
 
@@ -182,6 +181,12 @@ abstract class StackPromisesTest {
     /** What a failure should show beyond the wait's own message: the backend's state. */
     String diagnosis() {
         return "";
+    }
+
+    /** Three 2xx of the load from {@code replica}, sent after {@code since}. */
+    void awaitServesAgain(LoadClient load, String replica, long since) {
+        awaitOrExplain(replica + " to serve the load again", RESOLVE_DEADLINE, () -> load.count(
+                s -> s.ok() && replica.equals(s.servedBy()) && s.startNanos() > since) >= 3);
     }
 
     void awaitOrExplain(String what, Duration timeout, Callable<Boolean> condition) {
