@@ -31,9 +31,17 @@ public final class RedisVisits implements AutoCloseable {
     /** The total of visits: the tests of the whole stack read it from Redis too. */
     public static final String TOTAL_KEY = "{visits}:total";
     static final String TALLY_KEY = "{visits}:by-replica";
-    // Short: one marker per request lives for the dedupe window, so every byte of it counts
-    // (docs/redis-memory.md). ":r:" keeps a client's id (which may contain ':') off the other keys.
-    static final String REQUEST_KEY_PREFIX = "{visits}:r:";
+    /**
+     * The markers of the requests counted, by the window they were counted in and a shard of their
+     * id: {@code {visits}:r:<window number>:<shard>}, a hash of request id to number. A few dozen
+     * markers to a hash keep it in Redis's compact encoding, a fraction of a key per marker
+     * (docs/redis-memory.md); {@value #MARKER_SHARDS} shards keep them so up to ~35,000 counts a
+     * second in a 15 s window.
+     */
+    static final String MARKERS_PREFIX = "{visits}:r:";
+    static final int MARKER_SHARDS = 4096;
+    /** Added to a hash of markers' life, for clocks of hosts that differ by up to as much. */
+    static final Duration CLOCK_MARGIN = Duration.ofSeconds(1);
     /** The error code the script answers with when it ran after its caller gave up. */
     static final String TOO_LATE = "TOOLATE";
 
@@ -72,11 +80,18 @@ public final class RedisVisits implements AutoCloseable {
      * which case the first number comes back marked as a repeat.
      */
     Visit count(String requestId, String replica, Duration window) {
+        long now = System.currentTimeMillis();
         // Redis refuses to count once half the timeout has passed: the other half is the margin
         // for the reply's trip and for clock skew between this host and Redis's.
-        long giveUpAt = System.currentTimeMillis() + timeout.toMillis() / 2;
-        List<String> keys = List.of(TOTAL_KEY, TALLY_KEY, REQUEST_KEY_PREFIX + requestId);
-        List<String> args = List.of(replica, Long.toString(window.toMillis()), Long.toString(giveUpAt));
+        long giveUpAt = now + timeout.toMillis() / 2;
+        // A marker is looked for in this window's hash and the last one's, so it is found for at
+        // least one window after it was written; a hash lives two windows from its first marker.
+        long windowNumber = now / window.toMillis();
+        String shard = ":" + Integer.toHexString(Math.floorMod(requestId.hashCode(), MARKER_SHARDS));
+        List<String> keys = List.of(TOTAL_KEY, TALLY_KEY,
+                MARKERS_PREFIX + windowNumber + shard, MARKERS_PREFIX + (windowNumber - 1) + shard);
+        List<String> args = List.of(replica, requestId, Long.toString(window.multipliedBy(2).plus(CLOCK_MARGIN).toMillis()),
+                Long.toString(giveUpAt));
         Object reply;
         try {
             reply = redis.evalsha(SCRIPT_SHA, keys, args);
