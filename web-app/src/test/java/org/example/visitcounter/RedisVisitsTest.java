@@ -90,13 +90,15 @@ class RedisVisitsTest {
         long maxLife = window.multipliedBy(2).plus(RedisVisits.CLOCK_MARGIN).toMillis();
         for (String hash : hashes) {
             redis.call(jedis -> {
-                assertTrue(Set.of("listpack", "ziplist").contains(jedis.objectEncoding(hash)), hash + ": " + jedis.objectEncoding(hash));
+                String encoding = jedis.objectEncoding(hash);
+                assertTrue(Set.of("listpack", "ziplist").contains(encoding), hash + " is stored as a " + encoding);
                 long ttl = jedis.pttl(hash);
                 assertTrue(ttl > 0 && ttl <= maxLife, hash + " expires in " + ttl + " ms");
                 return null;
             });
         }
-        assertEquals(requests, hashes.stream().mapToLong(hash -> redis.call(jedis -> jedis.hlen(hash))).sum(), "one marker a request");
+        long markers = hashes.stream().mapToLong(hash -> redis.call(jedis -> jedis.hlen(hash))).sum();
+        assertEquals(requests, markers, "one marker a request");
     }
 
     private long usedMemory() {

@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
- * bench/run.sh, and docs/performance.md's bench/compare.sh example, end to end, with every phase cut to
+ * bench/run.sh, docs/performance.md's bench/compare.sh example and bench/redis-memory.sh, end to end, with every phase cut to
  * seconds: the figures mean nothing, but the scripts must still start, load, measure and stop
  * everything, and print their whole tables. Of the peers, only Express runs here (npm ci and three
  * node processes: seconds); the Spring Boot peer's build and start-ups would add a minute or two to
@@ -60,5 +60,21 @@ class BenchmarkSmokeTest {
                     .matcher(output).find(), "a round of " + variant + " without errors in:\n" + output);
             assertTrue(output.contains(variant + ": RSS per replica after the load, MiB: "), output);
         }
+    }
+
+    @Test
+    void theMemoryBenchmarkRunsEndToEndAndPrintsItsTable() throws Exception {
+        String command = Files.readAllLines(Project.root().resolve("docs/redis-memory.md")).stream()
+                .filter(line -> line.startsWith("$ bench/redis-memory.sh")).findFirst().orElseThrow()
+                .substring(2).replaceFirst("\\s+#.*$", "");
+        String output = Processes.run(LIMIT, List.of("bash", "-c", command), LocalStack.scriptEnvironment(
+                Map.of("DURATION", "4", "DEDUPE_WINDOW_SECONDS", "3", "BASE_PORT", Integer.toString(Ports.freeBlock(5)))))
+                .ok(command).output();
+        for (int after : List.of(4, 8)) { // | after | used_memory, MB | keys | requests counted in the window | B each |
+            var row = Pattern.compile("(?m)^\\| " + after + " s \\| [0-9.]+ \\| \\d+ \\| [1-9]\\d* \\| \\d+ \\|$");
+            assertTrue(row.matcher(output).find(),
+                    "a reading after " + after + " s, with requests counted in its window, in:\n" + output);
+        }
+        assertTrue(output.contains("Idle Redis: "), output);
     }
 }

@@ -73,9 +73,9 @@ class RedisMaxmemoryTest {
             Properties stats = info(stack, redis);
             long total = stack.redisTotal();
             long seconds = Duration.ofNanos(System.nanoTime() - start).toSeconds();
-            System.out.printf("maxmemory %d %s, %d s of load: %d requests, %d x 2xx, failures %s; evicted_keys %s, used_memory %s%n",
-                    maxmemory, policy, seconds, run.samples().size(), run.ok(), run.failuresByStatus(),
-                    stats.get("evicted_keys"), stats.get("used_memory"));
+            System.out.printf("maxmemory %d %s, %d s of load: %d requests, %d x 2xx, failures %s;"
+                    + " evicted_keys %s, used_memory %s%n", maxmemory, policy, seconds, run.samples().size(), run.ok(),
+                    run.failuresByStatus(), stats.get("evicted_keys"), stats.get("used_memory"));
 
             assertEquals(startedBefore, stack.incarnation(redis), "Redis was not restarted (nor OOM-killed)");
             assertTrue(run.failures().stream().allMatch(s -> s.status() == 503 && s.retryAfter() != null),
