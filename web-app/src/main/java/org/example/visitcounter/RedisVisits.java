@@ -35,8 +35,9 @@ public final class RedisVisits implements AutoCloseable {
      * The markers of the requests counted, by the window they were counted in and a shard of their
      * id: {@code {visits}:r:<window number>:<shard>}, a hash of request id to number. A few dozen
      * markers to a hash keep it in Redis's compact encoding, a fraction of a key per marker
-     * (docs/redis-memory.md); {@value #MARKER_SHARDS} shards keep them so up to ~35,000 counts a
-     * second in a 15 s window.
+     * (docs/redis-memory.md); with {@value #MARKER_SHARDS} shards, a 15 s window's hashes stay
+     * that small up to ~35,000 counts a second. The window number names the hashes: every replica
+     * must run with the same window.
      */
     static final String MARKERS_PREFIX = "{visits}:r:";
     static final int MARKER_SHARDS = 4096;
